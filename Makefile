@@ -1,0 +1,36 @@
+# eddy's build, run and test entry points. Everything builds under one cargo profile
+# (release) in one target dir outside the clone, so RocksDB (~30 min to compile on 2
+# cores) is compiled once per machine, not once per profile or per clone.
+
+CARGO_TARGET_DIR ?= $(HOME)/.cache/eddy-target
+export CARGO_TARGET_DIR
+CARGO ?= cargo
+PROFILE := --release
+
+.PHONY: help setup build run test bench fmt lint
+
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
+
+setup: ## Install what a fresh Debian/Ubuntu machine lacks (libclang, a C++ compiler).
+	@scripts/setup.sh
+
+build: setup ## Build the eddy binary and the benchmarks.
+	$(CARGO) build $(PROFILE) --workspace --bins
+
+run: setup ## Build and serve on ./eddy-data, gRPC on 127.0.0.1:50051.
+	$(CARGO) run $(PROFILE) --bin eddy -- serve
+
+test: setup ## Run the whole test suite (unit, property, end-to-end, crash).
+	$(CARGO) test $(PROFILE) --workspace --all-targets
+
+bench: setup ## Run the benchmarks and print their tables.
+	$(CARGO) run $(PROFILE) -p eddy-benches --bin eddy-bench -- put --producers 8 --record-size 1024 --batch-size 500 --shards 4 --durability buffered
+	$(CARGO) run $(PROFILE) -p eddy-benches --bin eddy-bench -- put --producers 64 --record-size 1024 --batch-size 1 --shards 4 --durability fsync
+
+fmt: ## Format the code.
+	$(CARGO) fmt --all
+
+lint: setup ## Check formatting and clippy (warnings are errors).
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy $(PROFILE) --workspace --all-targets -- -D warnings

@@ -1,0 +1,82 @@
+//! The ceiling: raw in-process RocksDB `WriteBatch` throughput for the same records, with
+//! eddy's RocksDB options and encoding, the same sync mode and the same concurrency.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use eddy_shards::codec;
+use rocksdb::{ColumnFamilyDescriptor, WriteBatch, WriteOptions, DB};
+
+pub struct CeilingResult {
+    pub records: u64,
+    pub elapsed: Duration,
+}
+
+pub fn raw_rocksdb_put(
+    threads: usize,
+    record_size: usize,
+    batch_size: usize,
+    shards: u32,
+    sync: bool,
+    duration: Duration,
+) -> anyhow::Result<CeilingResult> {
+    let dir = tempfile::tempdir()?;
+    let (db_opts, families) = eddy_shards::store::db_options();
+    let descriptors = families.into_iter().map(|(name, opts)| ColumnFamilyDescriptor::new(name, opts));
+    let db = Arc::new(DB::open_cf_descriptors(&db_opts, dir.path(), descriptors)?);
+    let stop = Arc::new(AtomicBool::new(false));
+    let written = Arc::new(AtomicU64::new(0));
+    let seq = Arc::new(AtomicU64::new(0));
+    let data = vec![0xabu8; record_size];
+    let started = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|thread| {
+            let (db, stop, written, seq, data) = (db.clone(), stop.clone(), written.clone(), seq.clone(), data.clone());
+            std::thread::spawn(move || -> anyhow::Result<()> {
+                let records_cf = db.cf_handle("records").expect("records family");
+                let mut write_opts = WriteOptions::default();
+                write_opts.set_sync(sync);
+                let mut value = Vec::new();
+                let key = format!("{:032x}", thread);
+                while !stop.load(Ordering::Relaxed) {
+                    let mut batch = WriteBatch::default();
+                    let first = seq.fetch_add(batch_size as u64, Ordering::Relaxed);
+                    for i in 0..batch_size as u64 {
+                        let n = first + i;
+                        codec::encode_record_value(&mut value, 1_700_000_000_000, &key, &data);
+                        batch.put_cf(records_cf, codec::record_key(1, (n % u64::from(shards)) as u32, n), &value);
+                    }
+                    db.write_opt(batch, &write_opts)?;
+                    written.fetch_add(batch_size as u64, Ordering::Relaxed);
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    std::thread::sleep(duration);
+    stop.store(true, Ordering::Relaxed);
+    for handle in handles {
+        handle.join().expect("ceiling thread")?;
+    }
+    Ok(CeilingResult {
+        records: written.load(Ordering::Relaxed),
+        elapsed: started.elapsed(),
+    })
+}
+
+/// How many 4 KiB write + fdatasync pairs one writer completes per second in `dir`: the
+/// rate a log without group commit could acknowledge durable writes at.
+pub fn fsync_rate(dir: &std::path::Path, duration: Duration) -> anyhow::Result<f64> {
+    use std::io::Write;
+    let mut file = std::fs::File::create(dir.join("fsync-probe"))?;
+    let block = [0x5au8; 4096];
+    let started = Instant::now();
+    let mut count = 0u64;
+    while started.elapsed() < duration {
+        file.write_all(&block)?;
+        file.sync_data()?;
+        count += 1;
+    }
+    Ok(count as f64 / started.elapsed().as_secs_f64())
+}

@@ -1,0 +1,34 @@
+//! `eddy-bench`: load generator for eddy, with the raw-RocksDB ceiling measured in the
+//! same run.
+//!
+//! `eddy-bench put` starts an eddy server in process (real gRPC on loopback, real
+//! RocksDB in a temporary dir), drives it with N producers putting batches, and reports
+//! records/s, MB/s and ack latency percentiles. It then writes the same records with
+//! raw RocksDB `WriteBatch`es (same options, same sync mode, same concurrency) and
+//! reports eddy's throughput as a ratio of that ceiling.
+
+mod ceiling;
+mod put;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "eddy-bench", about = "Benchmarks for eddy")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Producers → eddy over gRPC, against raw RocksDB WriteBatch as the ceiling.
+    Put(put::PutArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command {
+        Command::Put(args) => runtime.block_on(put::run(args)),
+    }
+}

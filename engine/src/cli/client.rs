@@ -1,0 +1,32 @@
+//! Connecting the client commands to a server, and turning gRPC errors into one line.
+
+use anyhow::{anyhow, Context};
+use eddy_proto::v1 as pb;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::grpc::MAX_ENCODING_MESSAGE_BYTES;
+
+pub struct Clients {
+    pub streams: pb::streams_client::StreamsClient<Channel>,
+    pub records: pb::records_client::RecordsClient<Channel>,
+}
+
+pub async fn connect(endpoint: &str) -> anyhow::Result<Clients> {
+    let channel = Endpoint::from_shared(endpoint.to_string())
+        .with_context(|| format!("invalid endpoint {endpoint:?}"))?
+        .tcp_nodelay(true)
+        .connect()
+        .await
+        .map_err(|err| anyhow!("cannot reach eddy at {endpoint}: {err} (is `eddy serve` running? set --endpoint or EDDY_ENDPOINT)"))?;
+    Ok(Clients {
+        streams: pb::streams_client::StreamsClient::new(channel.clone())
+            .max_decoding_message_size(MAX_ENCODING_MESSAGE_BYTES),
+        records: pb::records_client::RecordsClient::new(channel)
+            .max_decoding_message_size(MAX_ENCODING_MESSAGE_BYTES),
+    })
+}
+
+/// A gRPC error as one line: the server's message and the status code.
+pub fn status_error(status: tonic::Status) -> anyhow::Error {
+    anyhow!("{} ({:?})", status.message(), status.code())
+}

@@ -1,0 +1,119 @@
+//! `eddy serve` settings: flags and `EDDY_*` environment variables first, then a TOML
+//! file (`--config`), then defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use eddy_shards::Durability;
+use serde::Deserialize;
+
+pub const DEFAULT_DATA_DIR: &str = "./eddy-data";
+pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
+
+/// Settings as read from a TOML file; every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_dir: Option<PathBuf>,
+    pub grpc_addr: Option<String>,
+    pub durability: Option<Durability>,
+    pub tail_max_bytes_per_shard: Option<usize>,
+    pub max_queued_bytes: Option<usize>,
+    pub retention_check_interval_secs: Option<u64>,
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+}
+
+/// The settings a server runs with.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub data_dir: PathBuf,
+    pub grpc_addr: SocketAddr,
+    pub durability: Durability,
+    pub tail_max_bytes_per_shard: usize,
+    pub max_queued_bytes: usize,
+    pub retention_check_interval_secs: u64,
+}
+
+impl ServeConfig {
+    /// Defaults for a server on `data_dir` and `grpc_addr`.
+    pub fn new(data_dir: PathBuf, grpc_addr: SocketAddr) -> Self {
+        let log_defaults = eddy_shards::LogConfig::default();
+        Self {
+            data_dir,
+            grpc_addr,
+            durability: Durability::Fsync,
+            tail_max_bytes_per_shard: log_defaults.tail_max_bytes_per_shard,
+            max_queued_bytes: log_defaults.max_queued_bytes,
+            retention_check_interval_secs: 60,
+        }
+    }
+
+    /// Merges flag/env values (`Some` wins) over a file over defaults.
+    pub fn resolve(
+        data_dir: Option<PathBuf>,
+        grpc_addr: Option<String>,
+        durability: Option<Durability>,
+        file: FileConfig,
+    ) -> anyhow::Result<Self> {
+        let data_dir = data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let grpc_addr_text = grpc_addr.or(file.grpc_addr).unwrap_or_else(|| DEFAULT_GRPC_ADDR.to_string());
+        let grpc_addr: SocketAddr = grpc_addr_text
+            .parse()
+            .with_context(|| format!("`grpc_addr` must be an IP:PORT address, got {grpc_addr_text:?}"))?;
+        let mut config = Self::new(data_dir, grpc_addr);
+        config.durability = durability.or(file.durability).unwrap_or_default();
+        if let Some(bytes) = file.tail_max_bytes_per_shard {
+            config.tail_max_bytes_per_shard = bytes;
+        }
+        if let Some(bytes) = file.max_queued_bytes {
+            if bytes < 8 * 1024 * 1024 {
+                bail!("`max_queued_bytes` must be at least 8388608 (one full PutRecords), got {bytes}");
+            }
+            config.max_queued_bytes = bytes;
+        }
+        if let Some(secs) = file.retention_check_interval_secs {
+            if secs == 0 {
+                bail!("`retention_check_interval_secs` must be at least 1");
+            }
+            config.retention_check_interval_secs = secs;
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_file_over_defaults() {
+        let file: FileConfig = toml::from_str(
+            "data_dir = \"/from/file\"\ngrpc_addr = \"127.0.0.1:1\"\ndurability = \"buffered\"\n",
+        )
+        .unwrap();
+        let config = ServeConfig::resolve(None, Some("127.0.0.1:2".into()), None, file).unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/from/file"));
+        assert_eq!(config.grpc_addr.port(), 2);
+        assert_eq!(config.durability, Durability::Buffered);
+
+        let defaults = ServeConfig::resolve(None, None, None, FileConfig::default()).unwrap();
+        assert_eq!(defaults.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(defaults.grpc_addr.to_string(), DEFAULT_GRPC_ADDR);
+        assert_eq!(defaults.durability, Durability::Fsync);
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let err = ServeConfig::resolve(None, Some("nowhere".into()), None, FileConfig::default()).unwrap_err();
+        assert!(err.to_string().contains("grpc_addr"), "{err}");
+        let err = toml::from_str::<FileConfig>("colour = 1").unwrap_err();
+        assert!(err.to_string().contains("colour"), "{err}");
+    }
+}

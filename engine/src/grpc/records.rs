@@ -1,0 +1,301 @@
+//! The `eddy.v1.Records` gRPC service: put, iterators, get and subscribe.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use eddy_proto::v1 as pb;
+use eddy_shards::limits::{check_stream_name, MAX_GET_RECORDS_BYTES, MAX_GET_RECORDS_LIMIT};
+use eddy_shards::{AppendRecord, InvalidArgument, Log, ReadBatch, Record, ShardHandle};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::Stream;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+use super::status;
+use crate::shard_iterator::{self, ShardPosition};
+
+/// Events a subscription may have queued for a slow client before the reader pauses.
+const SUBSCRIPTION_QUEUE_EVENTS: usize = 4;
+/// Records per subscription event.
+const SUBSCRIPTION_BATCH_RECORDS: usize = 1000;
+
+pub struct RecordsService {
+    log: Arc<Log>,
+    shutdown: CancellationToken,
+}
+
+impl RecordsService {
+    pub fn new(log: Arc<Log>, shutdown: CancellationToken) -> Self {
+        Self { log, shutdown }
+    }
+
+    fn shard(&self, stream_name: &str, shard_id: &str) -> Result<ShardHandle, Status> {
+        check_stream_name("stream_name", stream_name).map_err(status::invalid_argument)?;
+        self.log.shard(stream_name, shard_id).map_err(status::not_found)
+    }
+
+    /// The first sequence number a starting position designates.
+    async fn resolve_start(&self, shard: &ShardHandle, start: Option<pb::StartingPosition>) -> Result<u64, Status> {
+        let start = start.ok_or_else(|| {
+            status::invalid_argument(InvalidArgument::new("starting_position", "is required"))
+        })?;
+        let kind = pb::ShardIteratorType::try_from(start.r#type).unwrap_or(pb::ShardIteratorType::Unspecified);
+        let head = shard.head_seq_exclusive();
+        let sequence_number = |kind: &str| {
+            let seq = start.sequence_number.ok_or_else(|| {
+                status::invalid_argument(InvalidArgument::new(
+                    "starting_position.sequence_number",
+                    format!("is required for {kind}"),
+                ))
+            })?;
+            if seq >= head {
+                return Err(status::invalid_argument(InvalidArgument::new(
+                    "starting_position.sequence_number",
+                    format!(
+                        "{seq} has not been assigned in shard `{}` (its next sequence number is {head})",
+                        shard.shard_id()
+                    ),
+                )));
+            }
+            Ok(seq)
+        };
+        match kind {
+            pb::ShardIteratorType::TrimHorizon => Ok(shard.trim_seq()),
+            pb::ShardIteratorType::Latest => Ok(head),
+            pb::ShardIteratorType::AtSequenceNumber => sequence_number("AT_SEQUENCE_NUMBER"),
+            pb::ShardIteratorType::AfterSequenceNumber => Ok(sequence_number("AFTER_SEQUENCE_NUMBER")? + 1),
+            pb::ShardIteratorType::AtTimestamp => {
+                let timestamp = start.timestamp_millis.ok_or_else(|| {
+                    status::invalid_argument(InvalidArgument::new(
+                        "starting_position.timestamp_millis",
+                        "is required for AT_TIMESTAMP",
+                    ))
+                })?;
+                let (log, shard) = (self.log.clone(), shard.clone());
+                tokio::task::spawn_blocking(move || log.seq_at_timestamp(&shard, timestamp))
+                    .await
+                    .map_err(|err| Status::internal(format!("lookup task failed: {err}")))?
+                    .map_err(status::read)
+            }
+            pb::ShardIteratorType::Unspecified => Err(status::invalid_argument(InvalidArgument::new(
+                "starting_position.type",
+                "must be TRIM_HORIZON, LATEST, AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER or AT_TIMESTAMP",
+            ))),
+        }
+    }
+}
+
+/// Reads without blocking the async runtime: from memory in place, from RocksDB on the
+/// blocking pool.
+pub async fn read_shard(
+    log: &Arc<Log>,
+    shard: &ShardHandle,
+    from_seq_inclusive: u64,
+    max_records: usize,
+) -> Result<ReadBatch, Status> {
+    if log.read_is_in_memory(shard, from_seq_inclusive) {
+        return log
+            .read(shard, from_seq_inclusive, max_records, MAX_GET_RECORDS_BYTES)
+            .map_err(status::read);
+    }
+    let (log, shard) = (log.clone(), shard.clone());
+    tokio::task::spawn_blocking(move || log.read(&shard, from_seq_inclusive, max_records, MAX_GET_RECORDS_BYTES))
+        .await
+        .map_err(|err| Status::internal(format!("read task failed: {err}")))?
+        .map_err(status::read)
+}
+
+pub fn record_to_proto(record: &Record) -> pb::Record {
+    pb::Record {
+        sequence_number: record.seq,
+        partition_key: record.partition_key.to_string(),
+        data: record.data.clone(),
+        approximate_arrival_timestamp_millis: record.arrival_millis,
+    }
+}
+
+type SubscribeStream = Pin<Box<dyn Stream<Item = Result<pb::SubscribeToShardEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl pb::records_server::Records for RecordsService {
+    async fn put_record(
+        &self,
+        request: Request<pb::PutRecordRequest>,
+    ) -> Result<Response<pb::PutRecordResponse>, Status> {
+        let request = request.into_inner();
+        check_stream_name("stream_name", &request.stream_name).map_err(status::invalid_argument)?;
+        let record = AppendRecord {
+            partition_key: request.partition_key,
+            data: request.data,
+            explicit_hash_key: request.explicit_hash_key,
+        };
+        let appended = self
+            .log
+            .put_record(&request.stream_name, record, request.sequence_number_for_ordering)
+            .await
+            .map_err(status::append)?;
+        Ok(Response::new(pb::PutRecordResponse {
+            shard_id: eddy_shards::shard_id_of_index(appended.shard_index),
+            sequence_number: appended.seq,
+        }))
+    }
+
+    async fn put_records(
+        &self,
+        request: Request<pb::PutRecordsRequest>,
+    ) -> Result<Response<pb::PutRecordsResponse>, Status> {
+        let request = request.into_inner();
+        check_stream_name("stream_name", &request.stream_name).map_err(status::invalid_argument)?;
+        let records = request
+            .records
+            .into_iter()
+            .map(|entry| AppendRecord {
+                partition_key: entry.partition_key,
+                data: entry.data,
+                explicit_hash_key: entry.explicit_hash_key,
+            })
+            .collect();
+        let appended = self
+            .log
+            .put_records(&request.stream_name, records)
+            .await
+            .map_err(status::append)?;
+        Ok(Response::new(pb::PutRecordsResponse {
+            failed_record_count: 0,
+            records: appended
+                .iter()
+                .map(|at| pb::PutRecordsResult {
+                    shard_id: eddy_shards::shard_id_of_index(at.shard_index),
+                    sequence_number: at.seq,
+                    error_code: String::new(),
+                    error_message: String::new(),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn get_shard_iterator(
+        &self,
+        request: Request<pb::GetShardIteratorRequest>,
+    ) -> Result<Response<pb::GetShardIteratorResponse>, Status> {
+        let request = request.into_inner();
+        let shard = self.shard(&request.stream_name, &request.shard_id)?;
+        let next_seq = self.resolve_start(&shard, request.starting_position).await?;
+        let position = ShardPosition {
+            stream_id: shard.stream_id(),
+            stream_name: shard.stream_name().to_string(),
+            shard_index: shard.shard_index(),
+            next_seq,
+        };
+        let shard_iterator = shard_iterator::encode(self.log.iterator_secret(), &position, self.log.now_millis());
+        Ok(Response::new(pb::GetShardIteratorResponse { shard_iterator }))
+    }
+
+    async fn get_records(
+        &self,
+        request: Request<pb::GetRecordsRequest>,
+    ) -> Result<Response<pb::GetRecordsResponse>, Status> {
+        let request = request.into_inner();
+        let limit = request.limit.unwrap_or(MAX_GET_RECORDS_LIMIT);
+        if limit == 0 || limit > MAX_GET_RECORDS_LIMIT {
+            return Err(status::invalid_argument(InvalidArgument::new(
+                "limit",
+                format!("must be between 1 and {MAX_GET_RECORDS_LIMIT}, got {limit}"),
+            )));
+        }
+        let now = self.log.now_millis();
+        let position = shard_iterator::decode(self.log.iterator_secret(), &request.shard_iterator, now)
+            .map_err(status::iterator)?;
+        let shard = self
+            .log
+            .shard(&position.stream_name, &eddy_shards::shard_id_of_index(position.shard_index))
+            .map_err(status::not_found)?;
+        if shard.stream_id() != position.stream_id {
+            return Err(Status::not_found(format!(
+                "stream `{}` of this shard iterator was deleted",
+                position.stream_name
+            )));
+        }
+        let batch = read_shard(&self.log, &shard, position.next_seq, limit as usize).await?;
+        let shard_closed_and_read = shard.ending_seq().is_some_and(|end| batch.next_seq > end);
+        let next_shard_iterator = (!shard_closed_and_read).then(|| {
+            let next = ShardPosition {
+                next_seq: batch.next_seq,
+                ..position
+            };
+            shard_iterator::encode(self.log.iterator_secret(), &next, now)
+        });
+        Ok(Response::new(pb::GetRecordsResponse {
+            records: batch.records.iter().map(record_to_proto).collect(),
+            next_shard_iterator,
+            millis_behind_latest: batch.millis_behind_latest,
+        }))
+    }
+
+    type SubscribeToShardStream = SubscribeStream;
+
+    async fn subscribe_to_shard(
+        &self,
+        request: Request<pb::SubscribeToShardRequest>,
+    ) -> Result<Response<Self::SubscribeToShardStream>, Status> {
+        let request = request.into_inner();
+        let shard = self.shard(&request.stream_name, &request.shard_id)?;
+        let from_seq = self.resolve_start(&shard, request.starting_position).await?;
+        let (events_tx, events_rx) = mpsc::channel(SUBSCRIPTION_QUEUE_EVENTS);
+        let log = self.log.clone();
+        let shutdown = self.shutdown.clone();
+        // Task: grpc-subscription, one per SubscribeToShard call, ends with its client.
+        tokio::spawn(push_records(log, shard, from_seq, events_tx, shutdown));
+        Ok(Response::new(Box::pin(ReceiverStream::new(events_rx))))
+    }
+}
+
+/// Pushes a shard's records to a subscriber as they commit: it waits on the shard's head
+/// notification, never on a timer, and pauses while the subscriber's queue is full.
+async fn push_records(
+    log: Arc<Log>,
+    shard: ShardHandle,
+    mut next_seq: u64,
+    events_tx: mpsc::Sender<Result<pb::SubscribeToShardEvent, Status>>,
+    shutdown: CancellationToken,
+) {
+    let mut head_rx = shard.subscribe_head();
+    loop {
+        if shard.is_deleted() {
+            let _ = events_tx
+                .send(Err(Status::not_found(format!("stream `{}` was deleted", shard.stream_name()))))
+                .await;
+            return;
+        }
+        if next_seq < *head_rx.borrow_and_update() {
+            let batch = match read_shard(&log, &shard, next_seq, SUBSCRIPTION_BATCH_RECORDS).await {
+                Ok(batch) => batch,
+                Err(status) => {
+                    let _ = events_tx.send(Err(status)).await;
+                    return;
+                }
+            };
+            next_seq = batch.next_seq;
+            if !batch.records.is_empty() {
+                let event = pb::SubscribeToShardEvent {
+                    continuation_sequence_number: batch.next_seq.saturating_sub(1),
+                    millis_behind_latest: batch.millis_behind_latest,
+                    records: batch.records.iter().map(record_to_proto).collect(),
+                };
+                if events_tx.send(Ok(event)).await.is_err() {
+                    return; // the subscriber went away
+                }
+            }
+            continue;
+        }
+        tokio::select! {
+            changed = head_rx.changed() => if changed.is_err() { return },
+            _ = events_tx.closed() => return,
+            _ = shutdown.cancelled() => {
+                let _ = events_tx.send(Err(status::shutting_down())).await;
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! The exhaustive mapping from eddy's errors to gRPC statuses.
+//!
+//! Bad input is `INVALID_ARGUMENT`, unknown names `NOT_FOUND`, duplicates
+//! `ALREADY_EXISTS`, backpressure and limits `RESOURCE_EXHAUSTED`, corruption
+//! `DATA_LOSS`, shutting down `UNAVAILABLE`.
+
+use eddy_shards::{
+    AppendError, CreateStreamError, DeleteStreamError, InvalidArgument, NotFound, ReadError,
+    StorageError,
+};
+use tonic::Status;
+
+use crate::shard_iterator::IteratorError;
+
+pub fn invalid_argument(err: InvalidArgument) -> Status {
+    Status::invalid_argument(err.to_string())
+}
+
+pub fn not_found(err: NotFound) -> Status {
+    Status::not_found(err.to_string())
+}
+
+pub fn storage(err: StorageError) -> Status {
+    match err {
+        StorageError::Io(_) => Status::internal(err.to_string()),
+        StorageError::Corruption(_) => Status::data_loss(err.to_string()),
+    }
+}
+
+pub fn shutting_down() -> Status {
+    Status::unavailable("the server is shutting down")
+}
+
+pub fn create_stream(err: CreateStreamError) -> Status {
+    match err {
+        CreateStreamError::InvalidArgument(err) => invalid_argument(err),
+        CreateStreamError::AlreadyExists(_) => Status::already_exists(err.to_string()),
+        CreateStreamError::LimitExceeded(message) => Status::resource_exhausted(message),
+        CreateStreamError::Storage(err) => storage(err),
+        CreateStreamError::ShuttingDown => shutting_down(),
+    }
+}
+
+pub fn delete_stream(err: DeleteStreamError) -> Status {
+    match err {
+        DeleteStreamError::NotFound(err) => not_found(err),
+        DeleteStreamError::Storage(err) => storage(err),
+        DeleteStreamError::ShuttingDown => shutting_down(),
+    }
+}
+
+pub fn append(err: AppendError) -> Status {
+    match err {
+        AppendError::InvalidArgument(err) => invalid_argument(err),
+        AppendError::NotFound(err) => not_found(err),
+        AppendError::Overloaded(message) => Status::resource_exhausted(message),
+        AppendError::Storage(err) => storage(err),
+        AppendError::ShuttingDown => shutting_down(),
+    }
+}
+
+pub fn read(err: ReadError) -> Status {
+    match err {
+        ReadError::InvalidArgument(err) => invalid_argument(err),
+        ReadError::NotFound(err) => not_found(err),
+        ReadError::Storage(err) => storage(err),
+    }
+}
+
+pub fn iterator(err: IteratorError) -> Status {
+    match err {
+        IteratorError::Invalid => Status::invalid_argument(format!("`shard_iterator` {err}")),
+        IteratorError::Expired { .. } => Status::failed_precondition(format!("`shard_iterator` {err}")),
+    }
+}

@@ -1,0 +1,750 @@
+//! [`Log`]: the façade over streams, shards and records.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+use crossbeam_channel::{Sender, TrySendError};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{oneshot, watch};
+use tracing::info;
+
+use crate::clock::{Clock, SystemClock};
+use crate::codec;
+use crate::error::{
+    AppendError, CreateStreamError, DeleteStreamError, InvalidArgument, NotFound, OpenError,
+    ReadError, StorageError,
+};
+use crate::hash_key::{hash_key_of_partition_key, parse_explicit_hash_key};
+use crate::limits;
+use crate::record::Record;
+use crate::shard::{Catalog, ShardState, StreamState};
+use crate::store::Store;
+use crate::stream::{StreamMeta, STREAM_ID_FIRST};
+use crate::writer::{AppendCommand, Command, RoutedRecord, Writer};
+
+/// When an append is acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// After the WAL write and its fsync: survives power loss. Group commit shares one
+    /// fsync among every producer of a group.
+    #[default]
+    Fsync,
+    /// After the WAL write to the OS: survives `kill -9`, not power loss.
+    Buffered,
+}
+
+#[derive(Clone)]
+pub struct LogConfig {
+    pub durability: Durability,
+    /// Bytes of recent records kept in memory per shard: 8 MiB by default, so a reader
+    /// within ~8 MiB of the head never touches RocksDB.
+    pub tail_max_bytes_per_shard: usize,
+    /// Commands the writer's inbox holds before producers are throttled.
+    pub inbox_capacity: usize,
+    /// Bytes of records queued for the writer before producers are throttled: 256 MiB.
+    pub max_queued_bytes: usize,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            durability: Durability::Fsync,
+            tail_max_bytes_per_shard: 8 * 1024 * 1024,
+            inbox_capacity: 16 * 1024,
+            max_queued_bytes: 256 * 1024 * 1024,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// A record to append, before validation and routing.
+#[derive(Clone, Debug)]
+pub struct AppendRecord {
+    pub partition_key: String,
+    pub data: Bytes,
+    pub explicit_hash_key: Option<String>,
+}
+
+/// Where an appended record landed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    pub shard_index: u32,
+    pub seq: u64,
+    pub arrival_millis: u64,
+}
+
+/// A handle to one shard, for reading and for waiting on its head.
+#[derive(Clone, Debug)]
+pub struct ShardHandle {
+    state: Arc<ShardState>,
+}
+
+impl ShardHandle {
+    pub fn stream_name(&self) -> &str {
+        &self.state.stream_name
+    }
+
+    pub fn stream_id(&self) -> u32 {
+        self.state.stream_id
+    }
+
+    pub fn shard_id(&self) -> &str {
+        &self.state.shard_id
+    }
+
+    pub fn shard_index(&self) -> u32 {
+        self.state.meta.index
+    }
+
+    /// Every record below this sequence number is committed and readable.
+    pub fn head_seq_exclusive(&self) -> u64 {
+        self.state.head_seq_exclusive()
+    }
+
+    /// The oldest sequence number that may still be returned.
+    pub fn trim_seq(&self) -> u64 {
+        self.state.trim_seq()
+    }
+
+    /// A receiver whose value is the head; it changes when records commit and when the
+    /// stream is deleted.
+    pub fn subscribe_head(&self) -> watch::Receiver<u64> {
+        self.state.subscribe_head()
+    }
+
+    pub fn is_deleted(&self) -> bool {
+        self.state.is_deleted()
+    }
+
+    /// Closed shards end at a sequence number; open ones do not.
+    pub fn ending_seq(&self) -> Option<u64> {
+        self.state.meta.ending_seq_opt
+    }
+}
+
+/// What a read returned.
+#[derive(Clone, Debug, Default)]
+pub struct ReadBatch {
+    pub records: Vec<Record>,
+    /// Where the next read continues: after the last record examined.
+    pub next_seq: u64,
+    /// The shard's head when the read ran.
+    pub head_seq_exclusive: u64,
+    /// How far behind the head this batch ends, in milliseconds (0 when caught up).
+    pub millis_behind_latest: u64,
+}
+
+/// A stream and, per shard, how far its sequence numbers have got.
+#[derive(Clone, Debug)]
+pub struct StreamDescription {
+    pub meta: StreamMeta,
+    /// Per shard, in `meta.shards` order: (trim seq, head seq exclusive).
+    pub shard_positions: Vec<(u64, u64)>,
+}
+
+/// The durable, sharded log. See the crate docs for its invariants.
+pub struct Log {
+    store: Arc<Store>,
+    catalog: Arc<Catalog>,
+    inbox_tx: Mutex<Option<Sender<Command>>>,
+    writer_thread: Mutex<Option<JoinHandle<()>>>,
+    queued_bytes: Arc<AtomicUsize>,
+    config: LogConfig,
+    iterator_secret: [u8; 32],
+}
+
+impl Log {
+    /// Opens (or creates) the log in `dir` and recovers every shard's position: sequence
+    /// numbers continue after the last stored record or the trim point, whichever is
+    /// higher, so none is ever handed out twice.
+    pub fn open(dir: &Path, config: LogConfig) -> Result<Self, OpenError> {
+        std::fs::create_dir_all(dir).map_err(|err| OpenError::DataDir(format!("{}: {err}", dir.display())))?;
+        let store = Arc::new(Store::open(dir)?);
+        let catalog = Arc::new(Catalog::default());
+        let next_stream_id = match store.get_meta(codec::NEXT_STREAM_ID_KEY)? {
+            Some(bytes) => codec::decode_u32("next_stream_id", &bytes)?,
+            None => STREAM_ID_FIRST,
+        };
+        let iterator_secret = load_or_create_secret(&store)?;
+        for (_, value) in store.scan_meta_prefix(codec::STREAM_KEY_PREFIX)? {
+            let meta: StreamMeta = serde_json::from_slice(&value)
+                .map_err(|err| StorageError::Corruption(format!("stream metadata: {err}")))?;
+            let stream = recover_stream(&store, meta, config.tail_max_bytes_per_shard)?;
+            catalog.insert(Arc::new(stream));
+        }
+        info!(dir = %dir.display(), streams = catalog.len(), "log opened");
+
+        let (inbox_tx, inbox_rx) = crossbeam_channel::bounded(config.inbox_capacity);
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let writer = Writer {
+            store: store.clone(),
+            catalog: catalog.clone(),
+            clock: config.clock.clone(),
+            durability: config.durability,
+            tail_max_bytes: config.tail_max_bytes_per_shard,
+            queued_bytes: queued_bytes.clone(),
+            next_stream_id,
+            value_buf: Vec::new(),
+        };
+        let writer_thread = std::thread::Builder::new()
+            .name("eddy-log-writer".into())
+            .spawn(move || writer.run(inbox_rx))
+            .map_err(|err| OpenError::DataDir(format!("cannot start the writer thread: {err}")))?;
+        Ok(Self {
+            store,
+            catalog,
+            inbox_tx: Mutex::new(Some(inbox_tx)),
+            writer_thread: Mutex::new(Some(writer_thread)),
+            queued_bytes,
+            config,
+            iterator_secret,
+        })
+    }
+
+    pub fn durability(&self) -> Durability {
+        self.config.durability
+    }
+
+    /// A secret that stays the same across restarts, for signing shard iterators.
+    pub fn iterator_secret(&self) -> &[u8; 32] {
+        &self.iterator_secret
+    }
+
+    pub fn now_millis(&self) -> u64 {
+        self.config.clock.now_millis()
+    }
+
+    fn inbox(&self) -> Option<Sender<Command>> {
+        self.inbox_tx.lock().clone()
+    }
+
+    /// Sends a metadata command; these wait for room rather than being throttled.
+    async fn send_meta<T>(&self, command: Command, reply_rx: oneshot::Receiver<T>) -> Option<T> {
+        let inbox = self.inbox()?;
+        tokio::task::spawn_blocking(move || inbox.send(command).ok()).await.ok()??;
+        reply_rx.await.ok()
+    }
+
+    pub async fn create_stream(
+        &self,
+        name: &str,
+        shard_count: u32,
+        retention_hours: u32,
+    ) -> Result<StreamMeta, CreateStreamError> {
+        limits::check_stream_name("name", name)?;
+        limits::check_shard_count("shard_count", shard_count)?;
+        limits::check_retention_hours("retention_hours", retention_hours)?;
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let command = Command::CreateStream {
+            name: name.to_string(),
+            shard_count,
+            retention_hours,
+            reply_tx,
+        };
+        self.send_meta(command, reply_rx).await.unwrap_or(Err(CreateStreamError::ShuttingDown))
+    }
+
+    /// Deletes a stream and all its records.
+    pub async fn delete_stream(&self, name: &str) -> Result<(), DeleteStreamError> {
+        self.catalog.get(name)?;
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let command = Command::DeleteStream {
+            name: name.to_string(),
+            reply_tx,
+        };
+        self.send_meta(command, reply_rx).await.unwrap_or(Err(DeleteStreamError::ShuttingDown))
+    }
+
+    /// Every stream, by name.
+    pub fn list_streams(&self) -> Vec<StreamMeta> {
+        self.catalog.all().iter().map(|s| s.meta.clone()).collect()
+    }
+
+    pub fn describe_stream(&self, name: &str) -> Result<StreamDescription, NotFound> {
+        let stream = self.catalog.get(name)?;
+        Ok(StreamDescription {
+            meta: stream.meta.clone(),
+            shard_positions: stream
+                .shards
+                .iter()
+                .map(|shard| (shard.trim_seq(), shard.head_seq_exclusive()))
+                .collect(),
+        })
+    }
+
+    pub fn shard(&self, stream_name: &str, shard_id: &str) -> Result<ShardHandle, NotFound> {
+        let stream = self.catalog.get(stream_name)?;
+        let state = stream.shard(shard_id)?.clone();
+        Ok(ShardHandle { state })
+    }
+
+    /// Every shard of a stream, in index order.
+    pub fn shards(&self, stream_name: &str) -> Result<Vec<ShardHandle>, NotFound> {
+        let stream = self.catalog.get(stream_name)?;
+        Ok(stream.shards.iter().map(|state| ShardHandle { state: state.clone() }).collect())
+    }
+
+    /// Appends one record. `seq_for_ordering`, when set, must be a sequence number the
+    /// record's shard has already handed out; the record then gets a higher one (always
+    /// true here: sequence numbers only grow).
+    ///
+    /// # Cancel safety
+    /// Dropping the future does not withdraw the record: it may still be written.
+    pub async fn put_record(
+        &self,
+        stream_name: &str,
+        record: AppendRecord,
+        seq_for_ordering: Option<u64>,
+    ) -> Result<Appended, AppendError> {
+        let stream = self.catalog.get(stream_name)?;
+        let routed = route(&stream, record, "")?;
+        if let Some(ordering) = seq_for_ordering {
+            if ordering >= routed.shard.next_seq() {
+                return Err(InvalidArgument::new(
+                    "sequence_number_for_ordering",
+                    format!(
+                        "{ordering} is not a sequence number of shard `{}` (its next is {})",
+                        routed.shard.shard_id,
+                        routed.shard.next_seq()
+                    ),
+                )
+                .into());
+            }
+        }
+        let mut appended = self.submit(stream, vec![routed]).await?;
+        Ok(appended.pop().expect("one record in, one out"))
+    }
+
+    /// Appends up to 500 records, each routed to its shard; all of them commit in one
+    /// group, so they succeed or fail together. Validation errors name the entry:
+    /// `records[3].partition_key`.
+    ///
+    /// # Cancel safety
+    /// Dropping the future does not withdraw the records: they may still be written.
+    pub async fn put_records(
+        &self,
+        stream_name: &str,
+        records: Vec<AppendRecord>,
+    ) -> Result<Vec<Appended>, AppendError> {
+        if records.is_empty() || records.len() > limits::MAX_PUT_RECORDS_ENTRIES {
+            return Err(InvalidArgument::new(
+                "records",
+                format!(
+                    "must hold 1 to {} entries, got {}",
+                    limits::MAX_PUT_RECORDS_ENTRIES,
+                    records.len()
+                ),
+            )
+            .into());
+        }
+        let total_bytes: usize = records.iter().map(|r| r.data.len() + r.partition_key.len()).sum();
+        if total_bytes > limits::MAX_PUT_RECORDS_BYTES {
+            return Err(InvalidArgument::new(
+                "records",
+                format!(
+                    "must hold at most {} bytes of data and partition keys, got {total_bytes}",
+                    limits::MAX_PUT_RECORDS_BYTES
+                ),
+            )
+            .into());
+        }
+        let stream = self.catalog.get(stream_name)?;
+        let routed = records
+            .into_iter()
+            .enumerate()
+            .map(|(index, record)| route(&stream, record, &format!("records[{index}].")))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.submit(stream, routed).await
+    }
+
+    async fn submit(&self, stream: Arc<StreamState>, records: Vec<RoutedRecord>) -> Result<Vec<Appended>, AppendError> {
+        let num_bytes: usize = records.iter().map(|r| r.data.len() + r.partition_key.len()).sum();
+        let queued = self.queued_bytes.fetch_add(num_bytes, Ordering::AcqRel);
+        if queued + num_bytes > self.config.max_queued_bytes && queued > 0 {
+            self.queued_bytes.fetch_sub(num_bytes, Ordering::AcqRel);
+            return Err(AppendError::Overloaded(format!(
+                "the write queue holds {queued} bytes, over its limit of {} bytes; retry later",
+                self.config.max_queued_bytes
+            )));
+        }
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let command = Command::Append(AppendCommand {
+            stream,
+            records,
+            num_bytes,
+            reply_tx,
+        });
+        let Some(inbox) = self.inbox() else {
+            self.queued_bytes.fetch_sub(num_bytes, Ordering::AcqRel);
+            return Err(AppendError::ShuttingDown);
+        };
+        match inbox.try_send(command) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                self.queued_bytes.fetch_sub(num_bytes, Ordering::AcqRel);
+                return Err(AppendError::Overloaded(format!(
+                    "the write queue is full ({} requests); retry later",
+                    self.config.inbox_capacity
+                )));
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                self.queued_bytes.fetch_sub(num_bytes, Ordering::AcqRel);
+                return Err(AppendError::ShuttingDown);
+            }
+        }
+        reply_rx.await.unwrap_or(Err(AppendError::ShuttingDown))
+    }
+
+    /// Reads up to `max_records` records (and about `max_bytes`, but at least one record)
+    /// of a shard from `from_seq_inclusive`, from the in-memory tail when it holds them,
+    /// otherwise from RocksDB. Trimmed and expired records are skipped. Blocking: call it
+    /// from a blocking thread when it may reach RocksDB (see [`Log::read_is_in_memory`]).
+    pub fn read(
+        &self,
+        shard: &ShardHandle,
+        from_seq_inclusive: u64,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Result<ReadBatch, ReadError> {
+        let state = &shard.state;
+        if state.is_deleted() {
+            return Err(NotFound::Stream(state.stream_name.clone()).into());
+        }
+        let head = state.head_seq_exclusive();
+        let now = self.now_millis();
+        let cutoff_millis = now.saturating_sub(state.retention_millis);
+        let mut pos = from_seq_inclusive.max(state.trim_seq());
+        let mut records: Vec<Record> = Vec::new();
+        let mut num_bytes = 0usize;
+        let full = |records: &Vec<Record>, num_bytes: usize| records.len() >= max_records || num_bytes >= max_bytes;
+        while pos < head && !full(&records, num_bytes) {
+            let served_from_tail = {
+                let tail = state.tail.read();
+                match tail.range(pos, head) {
+                    Some(in_tail) => {
+                        for record in in_tail {
+                            if full(&records, num_bytes) {
+                                break;
+                            }
+                            pos = record.seq + 1;
+                            if record.arrival_millis < cutoff_millis {
+                                continue;
+                            }
+                            num_bytes += record.data.len();
+                            records.push(record.clone());
+                        }
+                        true
+                    }
+                    None => false,
+                }
+            };
+            if served_from_tail {
+                break;
+            }
+            let disk_end = state.tail.read().first_seq().min(head);
+            let mut visited = false;
+            self.store.scan_records(state.stream_id, state.meta.index, pos, disk_end, |seq, value| {
+                visited = true;
+                pos = seq + 1;
+                if codec::arrival_millis_of_value(value)? >= cutoff_millis {
+                    let record = codec::decode_record(seq, value)?;
+                    num_bytes += record.data.len();
+                    records.push(record);
+                }
+                Ok(!full(&records, num_bytes))
+            })?;
+            if !visited || !full(&records, num_bytes) {
+                // Nothing (more) below the tail: trimmed or deleted ranges are skipped.
+                pos = pos.max(disk_end);
+            }
+        }
+        let next_seq = pos.max(from_seq_inclusive);
+        let millis_behind_latest = match records.last() {
+            Some(last) if next_seq < head => now.saturating_sub(last.arrival_millis),
+            _ => 0,
+        };
+        Ok(ReadBatch {
+            records,
+            next_seq,
+            head_seq_exclusive: head,
+            millis_behind_latest,
+        })
+    }
+
+    /// Whether a read from `from_seq_inclusive` is served from memory alone, so it may
+    /// run on an async task without blocking.
+    pub fn read_is_in_memory(&self, shard: &ShardHandle, from_seq_inclusive: u64) -> bool {
+        let state = &shard.state;
+        let pos = from_seq_inclusive.max(state.trim_seq());
+        pos >= state.head_seq_exclusive() || pos >= state.tail.read().first_seq()
+    }
+
+    /// The first sequence number of a shard whose record arrived at or after
+    /// `timestamp_millis`, or the head when there is none (as Kinesis's AT_TIMESTAMP).
+    /// Blocking: it may probe RocksDB.
+    pub fn seq_at_timestamp(&self, shard: &ShardHandle, timestamp_millis: u64) -> Result<u64, ReadError> {
+        seq_at_timestamp_in(&self.store, shard, timestamp_millis)
+    }
+
+    /// Drops every record older than its stream's retention: raises each shard's trim
+    /// point past them and deletes them with one range tombstone per shard. Returns how
+    /// many records were trimmed.
+    pub async fn enforce_retention(&self) -> Result<u64, StorageError> {
+        let mut trimmed = 0;
+        for stream in self.catalog.all() {
+            let cutoff = self.now_millis().saturating_sub(stream.meta.retention_millis());
+            for state in &stream.shards {
+                let handle = ShardHandle { state: state.clone() };
+                let store = self.store.clone();
+                let new_trim = tokio::task::spawn_blocking(move || seq_at_timestamp_in(&store, &handle, cutoff))
+                    .await
+                    .map_err(|err| StorageError::Io(format!("retention task failed: {err}")))?
+                    .map_err(|err| match err {
+                        ReadError::Storage(err) => err,
+                        other => StorageError::Io(other.to_string()),
+                    })?;
+                let old_trim = state.trim_seq();
+                if new_trim <= old_trim {
+                    continue;
+                }
+                let (reply_tx, reply_rx) = oneshot::channel();
+                let command = Command::Trim {
+                    shard: state.clone(),
+                    trim_seq: new_trim,
+                    reply_tx,
+                };
+                if let Some(result) = self.send_meta(command, reply_rx).await {
+                    result?;
+                    trimmed += new_trim - old_trim;
+                }
+            }
+        }
+        Ok(trimmed)
+    }
+
+    /// Stops the writer until the returned guard is dropped, so that tests can fill its
+    /// queue and observe backpressure. Not for production use.
+    #[doc(hidden)]
+    pub fn stall_writer_for_tests(&self) -> std::sync::mpsc::Sender<()> {
+        let (release_tx, release_rx) = std::sync::mpsc::channel();
+        if let Some(inbox) = self.inbox() {
+            let _ = inbox.send(Command::Stall { release_rx });
+        }
+        release_tx
+    }
+
+    /// Stops the writer after it has written everything queued, then flushes the WAL to
+    /// disk. Appends after this fail with `ShuttingDown`.
+    pub fn close(&self) -> Result<(), StorageError> {
+        self.inbox_tx.lock().take();
+        if let Some(thread) = self.writer_thread.lock().take() {
+            let _ = thread.join();
+        }
+        self.store.flush_wal(true)
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+
+fn seq_at_timestamp_in(store: &Store, shard: &ShardHandle, timestamp_millis: u64) -> Result<u64, ReadError> {
+    let state = &shard.state;
+    let head = state.head_seq_exclusive();
+    if let Some(seq) = state.tail.read().seq_at_timestamp(timestamp_millis) {
+        return Ok(seq.min(head).max(state.trim_seq()));
+    }
+    // Arrival times never decrease within a shard, so "the first stored record at or after
+    // `seq` arrived at or after the timestamp (or there is none)" is monotone in `seq`:
+    // binary search for the lowest such `seq`, each probe one RocksDB seek.
+    let (mut low, mut high) = (state.trim_seq(), state.tail.read().first_seq().min(head));
+    while low < high {
+        let mid = low + (high - low) / 2;
+        let mut arrival_opt = None;
+        store.scan_records(state.stream_id, state.meta.index, mid, high, |_, value| {
+            arrival_opt = Some(codec::arrival_millis_of_value(value)?);
+            Ok(false)
+        })?;
+        match arrival_opt {
+            Some(arrival) if arrival < timestamp_millis => low = mid + 1,
+            _ => high = mid,
+        }
+    }
+    Ok(low)
+}
+
+fn route(stream: &Arc<StreamState>, record: AppendRecord, field_prefix: &str) -> Result<RoutedRecord, AppendError> {
+    limits::check_partition_key(&format!("{field_prefix}partition_key"), &record.partition_key)?;
+    limits::check_record_data(&format!("{field_prefix}data"), record.data.len())?;
+    let hash_key = match &record.explicit_hash_key {
+        Some(text) => parse_explicit_hash_key(text).ok_or_else(|| {
+            InvalidArgument::new(
+                format!("{field_prefix}explicit_hash_key"),
+                format!(
+                    "must be a decimal integer from 0 to 2^128-1 without leading zeros, got {:?}",
+                    text.chars().take(50).collect::<String>()
+                ),
+            )
+        })?,
+        None => hash_key_of_partition_key(&record.partition_key),
+    };
+    let shard = stream
+        .route(hash_key)
+        .ok_or_else(|| AppendError::Storage(StorageError::Corruption(format!(
+            "stream `{}` has no open shard for hash key {hash_key}",
+            stream.meta.name
+        ))))?
+        .clone();
+    Ok(RoutedRecord {
+        shard,
+        partition_key: record.partition_key.into(),
+        data: record.data,
+    })
+}
+
+fn load_or_create_secret(store: &Store) -> Result<[u8; 32], StorageError> {
+    if let Some(bytes) = store.get_meta(codec::ITERATOR_SECRET_KEY)? {
+        return bytes
+            .try_into()
+            .map_err(|_| StorageError::Corruption("iterator secret: expected 32 bytes".into()));
+    }
+    let mut secret = [0u8; 32];
+    getrandom_fill(&mut secret)?;
+    let mut batch = store.batch();
+    batch.put_meta(store, codec::ITERATOR_SECRET_KEY, &secret);
+    store.write(batch, true)?;
+    Ok(secret)
+}
+
+fn getrandom_fill(out: &mut [u8]) -> Result<(), StorageError> {
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut file| file.read_exact(out))
+        .map_err(|err| StorageError::Io(format!("cannot read /dev/urandom: {err}")))
+}
+
+fn recover_stream(store: &Store, meta: StreamMeta, tail_max_bytes: usize) -> Result<StreamState, StorageError> {
+    let mut shards = Vec::with_capacity(meta.shards.len());
+    for shard_meta in &meta.shards {
+        let trim_seq = match store.get_meta(&codec::trim_key(meta.id, shard_meta.index))? {
+            Some(bytes) => codec::decode_u64("trim point", &bytes)?,
+            None => shard_meta.starting_seq,
+        };
+        let (next_seq, last_arrival) = match store.last_record(meta.id, shard_meta.index)? {
+            Some((seq, value)) => (seq + 1, codec::arrival_millis_of_value(&value)?),
+            None => (shard_meta.starting_seq, 0),
+        };
+        let next_seq = next_seq.max(trim_seq);
+        shards.push(Arc::new(ShardState::new(&meta, shard_meta.clone(), next_seq, last_arrival, trim_seq, tail_max_bytes)));
+    }
+    Ok(StreamState::new(meta, shards))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(key: &str, len: usize) -> AppendRecord {
+        AppendRecord {
+            partition_key: key.to_string(),
+            data: Bytes::from(vec![7u8; len]),
+            explicit_hash_key: None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_throttles_and_writes_nothing_for_the_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            max_queued_bytes: 10_000,
+            durability: Durability::Buffered,
+            ..LogConfig::default()
+        };
+        let log = Arc::new(Log::open(dir.path(), config).unwrap());
+        log.create_stream("s", 1, 24).await.unwrap();
+        let release = log.stall_writer_for_tests();
+        let mut admitted = Vec::new();
+        let mut rejected = 0;
+        for _ in 0..10 {
+            let log2 = log.clone();
+            let task = tokio::spawn(async move { log2.put_records("s", vec![record("k", 3_000)]).await });
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            if task.is_finished() {
+                match task.await.unwrap() {
+                    Err(AppendError::Overloaded(message)) => {
+                        assert!(message.contains("10000"), "{message}");
+                        rejected += 1;
+                    }
+                    other => panic!("expected Overloaded while stalled, got {other:?}"),
+                }
+            } else {
+                admitted.push(task);
+            }
+        }
+        // 10_000 bytes hold three 3_001-byte requests; the rest are throttled.
+        assert_eq!((admitted.len(), rejected), (3, 7));
+        drop(release);
+        let mut seqs = Vec::new();
+        for task in admitted {
+            seqs.push(task.await.unwrap().unwrap()[0].seq);
+        }
+        seqs.sort_unstable();
+        assert_eq!(seqs, vec![0, 1, 2]);
+        let shard = log.shard("s", "shardId-000000000000").unwrap();
+        let batch = log.read(&shard, 0, 100, usize::MAX).unwrap();
+        assert_eq!(batch.records.len(), 3, "throttled requests wrote nothing");
+    }
+
+    #[tokio::test]
+    async fn rejected_batches_write_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+        log.create_stream("s", 2, 24).await.unwrap();
+        let err = log
+            .put_records("s", vec![record("ok", 10), record("", 10)])
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`records[1].partition_key` must be 1 to 256 Unicode characters, got 0"
+        );
+        for shard in log.shards("s").unwrap() {
+            assert_eq!(shard.head_seq_exclusive(), 0);
+        }
+        let err = log.put_records("nope", vec![record("k", 1)]).await.unwrap_err();
+        assert_eq!(err, AppendError::NotFound(NotFound::Stream("nope".into())));
+    }
+
+    #[tokio::test]
+    async fn at_timestamp_finds_the_first_record_at_or_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(crate::ManualClock::new(1_000_000));
+        let config = LogConfig {
+            clock: clock.clone(),
+            tail_max_bytes_per_shard: 0, // everything from RocksDB
+            ..LogConfig::default()
+        };
+        let log = Log::open(dir.path(), config).unwrap();
+        log.create_stream("s", 1, 24).await.unwrap();
+        for _ in 0..10 {
+            log.put_records("s", vec![record("k", 1), record("k", 1)]).await.unwrap();
+            clock.advance_millis(100);
+        }
+        let shard = log.shard("s", "shardId-000000000000").unwrap();
+        // Records 2k and 2k+1 arrived at 1_000_000 + 100k.
+        assert_eq!(log.seq_at_timestamp(&shard, 0).unwrap(), 0);
+        assert_eq!(log.seq_at_timestamp(&shard, 1_000_000).unwrap(), 0);
+        assert_eq!(log.seq_at_timestamp(&shard, 1_000_001).unwrap(), 2);
+        assert_eq!(log.seq_at_timestamp(&shard, 1_000_500).unwrap(), 10);
+        assert_eq!(log.seq_at_timestamp(&shard, 1_000_900).unwrap(), 18);
+        assert_eq!(log.seq_at_timestamp(&shard, 9_000_000).unwrap(), 20, "the head");
+    }
+}

@@ -1,0 +1,310 @@
+//! The single writer: group commit.
+//!
+//! One OS thread owns every change to the log. It blocks for the first command in its
+//! bounded inbox, drains whatever else is queued (up to [`MAX_GROUP_BYTES`]), assigns
+//! per-shard sequence numbers in order, encodes one RocksDB write batch and writes it once
+//! (one WAL write; one fsync under `fsync` durability). Then it puts the records into each
+//! shard's tail, publishes each shard's new head and acknowledges every producer of the
+//! group. Stream creation, deletion and trims go through the same thread, so they are
+//! ordered with appends and never race them.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use crossbeam_channel::Receiver;
+use tokio::sync::oneshot;
+use tracing::{error, info};
+
+use crate::clock::Clock;
+use crate::codec;
+use crate::error::{AppendError, CreateStreamError, DeleteStreamError, NotFound, StorageError};
+use crate::hash_key::HashKeyRange;
+use crate::limits::MAX_STREAMS;
+use crate::log::{Appended, Durability};
+use crate::record::Record;
+use crate::shard::{Catalog, ShardState, StreamState};
+use crate::store::Store;
+use crate::stream::{ShardMeta, StreamMeta};
+
+/// A group stops growing past this many bytes of record data: 16 MiB. Bigger groups
+/// amortise the WAL write and fsync further but delay the first producer of the group.
+pub(crate) const MAX_GROUP_BYTES: usize = 16 * 1024 * 1024;
+
+pub(crate) struct RoutedRecord {
+    pub shard: Arc<ShardState>,
+    pub partition_key: Arc<str>,
+    pub data: Bytes,
+}
+
+pub(crate) struct AppendCommand {
+    pub stream: Arc<StreamState>,
+    pub records: Vec<RoutedRecord>,
+    pub num_bytes: usize,
+    pub reply_tx: oneshot::Sender<Result<Vec<Appended>, AppendError>>,
+}
+
+pub(crate) enum Command {
+    Append(AppendCommand),
+    CreateStream {
+        name: String,
+        shard_count: u32,
+        retention_hours: u32,
+        reply_tx: oneshot::Sender<Result<StreamMeta, CreateStreamError>>,
+    },
+    DeleteStream {
+        name: String,
+        reply_tx: oneshot::Sender<Result<(), DeleteStreamError>>,
+    },
+    Trim {
+        shard: Arc<ShardState>,
+        trim_seq: u64,
+        reply_tx: oneshot::Sender<Result<(), StorageError>>,
+    },
+    /// Blocks the writer until the sender side is dropped; for tests of backpressure.
+    Stall {
+        release_rx: std::sync::mpsc::Receiver<()>,
+    },
+}
+
+pub(crate) struct Writer {
+    pub store: Arc<Store>,
+    pub catalog: Arc<Catalog>,
+    pub clock: Arc<dyn Clock>,
+    pub durability: Durability,
+    pub tail_max_bytes: usize,
+    pub queued_bytes: Arc<AtomicUsize>,
+    pub next_stream_id: u32,
+    pub value_buf: Vec<u8>,
+}
+
+impl Writer {
+    /// Runs until every sender of `inbox_rx` is gone and the inbox is drained.
+    pub fn run(mut self, inbox_rx: Receiver<Command>) {
+        let mut appends: Vec<AppendCommand> = Vec::new();
+        while let Ok(first) = inbox_rx.recv() {
+            let mut group_bytes = 0;
+            let mut next = Some(first);
+            while let Some(command) = next.take() {
+                match command {
+                    Command::Append(append) => {
+                        group_bytes += append.num_bytes;
+                        appends.push(append);
+                    }
+                    other => {
+                        // Metadata changes are ordered after the appends queued before them.
+                        self.commit_appends(&mut appends);
+                        self.run_meta(other);
+                    }
+                }
+                if group_bytes < MAX_GROUP_BYTES {
+                    next = inbox_rx.try_recv().ok();
+                }
+            }
+            self.commit_appends(&mut appends);
+        }
+        info!("log writer stopped");
+    }
+
+    fn sync(&self) -> bool {
+        self.durability == Durability::Fsync
+    }
+
+    /// Writes every queued append in one batch and acknowledges them.
+    fn commit_appends(&mut self, appends: &mut Vec<AppendCommand>) {
+        if appends.is_empty() {
+            return;
+        }
+        let now_millis = self.clock.now_millis();
+        let mut batch = self.store.batch();
+        let mut outcomes: Vec<Option<Vec<Appended>>> = Vec::with_capacity(appends.len());
+        // Shards touched by this group, with their next_seq before it, for rollback.
+        let mut touched: Vec<(Arc<ShardState>, u64, u64)> = Vec::new();
+        let mut released_bytes = 0;
+        for append in appends.iter() {
+            released_bytes += append.num_bytes;
+            if append.stream.is_deleted() {
+                outcomes.push(None);
+                continue;
+            }
+            let mut appended = Vec::with_capacity(append.records.len());
+            for record in &append.records {
+                let shard = &record.shard;
+                let seq = shard.next_seq();
+                if !touched.iter().any(|(s, _, _)| Arc::ptr_eq(s, shard)) {
+                    touched.push((shard.clone(), seq, shard.last_arrival_millis()));
+                }
+                let arrival_millis = now_millis.max(shard.last_arrival_millis());
+                codec::encode_record_value(&mut self.value_buf, arrival_millis, &record.partition_key, &record.data);
+                batch.put_record(&self.store, &codec::record_key(shard.stream_id, shard.meta.index, seq), &self.value_buf);
+                shard.set_next_seq(seq + 1);
+                shard.set_last_arrival_millis(arrival_millis);
+                appended.push(Appended {
+                    shard_index: shard.meta.index,
+                    seq,
+                    arrival_millis,
+                });
+            }
+            outcomes.push(Some(appended));
+        }
+        self.queued_bytes.fetch_sub(released_bytes, Ordering::AcqRel);
+
+        let written = if batch.is_empty() {
+            Ok(())
+        } else {
+            self.store.write(batch, self.sync())
+        };
+        if let Err(err) = written {
+            error!(%err, "group commit failed; rolling back sequence numbers");
+            for (shard, next_seq, last_arrival) in &touched {
+                shard.set_next_seq(*next_seq);
+                shard.set_last_arrival_millis(*last_arrival);
+                shard.tail.write().reset(*next_seq);
+            }
+            for append in appends.drain(..) {
+                let _ = append.reply_tx.send(Err(AppendError::Storage(err.clone())));
+            }
+            return;
+        }
+        // Durable: make the records visible, then wake readers, then acknowledge.
+        for (append, outcome) in appends.iter().zip(&outcomes) {
+            let Some(appended) = outcome else { continue };
+            for (record, at) in append.records.iter().zip(appended) {
+                record.shard.tail.write().push(Record {
+                    seq: at.seq,
+                    arrival_millis: at.arrival_millis,
+                    partition_key: record.partition_key.clone(),
+                    data: record.data.clone(),
+                });
+            }
+        }
+        for (shard, _, _) in &touched {
+            shard.publish_head(shard.next_seq());
+        }
+        for (append, outcome) in appends.drain(..).zip(outcomes) {
+            let reply = match outcome {
+                Some(appended) => Ok(appended),
+                None => Err(AppendError::NotFound(NotFound::Stream(append.stream.meta.name.clone()))),
+            };
+            let _ = append.reply_tx.send(reply);
+        }
+    }
+
+    fn run_meta(&mut self, command: Command) {
+        match command {
+            Command::Append(_) => unreachable!("appends are grouped by the caller"),
+            Command::CreateStream {
+                name,
+                shard_count,
+                retention_hours,
+                reply_tx,
+            } => {
+                let _ = reply_tx.send(self.create_stream(name, shard_count, retention_hours));
+            }
+            Command::DeleteStream { name, reply_tx } => {
+                let _ = reply_tx.send(self.delete_stream(&name));
+            }
+            Command::Trim {
+                shard,
+                trim_seq,
+                reply_tx,
+            } => {
+                let _ = reply_tx.send(self.trim(&shard, trim_seq));
+            }
+            Command::Stall { release_rx } => {
+                let _ = release_rx.recv();
+            }
+        }
+    }
+
+    fn create_stream(
+        &mut self,
+        name: String,
+        shard_count: u32,
+        retention_hours: u32,
+    ) -> Result<StreamMeta, CreateStreamError> {
+        if self.catalog.contains(&name) {
+            return Err(CreateStreamError::AlreadyExists(name));
+        }
+        if self.catalog.len() >= MAX_STREAMS {
+            return Err(CreateStreamError::LimitExceeded(format!(
+                "this server already has the maximum of {MAX_STREAMS} streams"
+            )));
+        }
+        let id = self.next_stream_id;
+        let Some(next_id) = id.checked_add(1) else {
+            return Err(CreateStreamError::LimitExceeded("stream ids are exhausted".into()));
+        };
+        let meta = StreamMeta {
+            id,
+            name,
+            retention_hours,
+            created_at_millis: self.clock.now_millis(),
+            shards: HashKeyRange::split_evenly(shard_count)
+                .into_iter()
+                .enumerate()
+                .map(|(index, hash_key_range)| ShardMeta {
+                    index: index as u32,
+                    hash_key_range,
+                    starting_seq: 0,
+                    ending_seq_opt: None,
+                    parent_index_opt: None,
+                    adjacent_parent_index_opt: None,
+                })
+                .collect(),
+        };
+        let encoded = serde_json::to_vec(&meta).expect("stream meta serialises");
+        let mut batch = self.store.batch();
+        batch.put_meta(&self.store, &codec::stream_meta_key(&meta.name), &encoded);
+        batch.put_meta(&self.store, codec::NEXT_STREAM_ID_KEY, &next_id.to_be_bytes());
+        // Metadata is always fsynced: it is rare and losing it would orphan records.
+        self.store.write(batch, true)?;
+        self.next_stream_id = next_id;
+        let shards = meta
+            .shards
+            .iter()
+            .map(|shard| {
+                Arc::new(ShardState::new(&meta, shard.clone(), shard.starting_seq, 0, shard.starting_seq, self.tail_max_bytes))
+            })
+            .collect();
+        self.catalog.insert(Arc::new(StreamState::new(meta.clone(), shards)));
+        info!(stream = %meta.name, shards = shard_count, "stream created");
+        Ok(meta)
+    }
+
+    fn delete_stream(&mut self, name: &str) -> Result<(), DeleteStreamError> {
+        let stream = self.catalog.get(name)?;
+        let id = stream.meta.id;
+        let mut batch = self.store.batch();
+        batch.delete_meta(&self.store, &codec::stream_meta_key(name));
+        for shard in &stream.shards {
+            batch.delete_meta(&self.store, &codec::trim_key(id, shard.meta.index));
+        }
+        // Stream ids stop below u32::MAX (see create_stream), so id + 1 does not overflow.
+        batch.delete_records(&self.store, &codec::record_key(id, 0, 0), &codec::record_key(id + 1, 0, 0));
+        self.store.write(batch, true)?;
+        self.catalog.remove(name);
+        for shard in &stream.shards {
+            shard.set_deleted(true);
+        }
+        info!(stream = %name, "stream deleted");
+        Ok(())
+    }
+
+    fn trim(&mut self, shard: &ShardState, trim_seq: u64) -> Result<(), StorageError> {
+        if shard.is_deleted() || trim_seq <= shard.trim_seq() {
+            return Ok(());
+        }
+        let trim_seq = trim_seq.min(shard.next_seq());
+        let mut batch = self.store.batch();
+        batch.delete_records(
+            &self.store,
+            &codec::record_key(shard.stream_id, shard.meta.index, 0),
+            &codec::record_key(shard.stream_id, shard.meta.index, trim_seq),
+        );
+        batch.put_meta(&self.store, &codec::trim_key(shard.stream_id, shard.meta.index), &trim_seq.to_be_bytes());
+        self.store.write(batch, self.sync())?;
+        shard.raise_trim_seq(trim_seq);
+        Ok(())
+    }
+}
