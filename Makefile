@@ -10,7 +10,7 @@ PROFILE := --release
 .PHONY: help setup build run test bench fmt lint
 
 help: ## List the targets.
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
+	@awk -F':.*## ' '/^[a-z-]+:.*## / { printf "  %-8s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 setup: ## Install what a fresh Debian/Ubuntu machine lacks (libclang, a C++ compiler).
 	@scripts/setup.sh

@@ -109,7 +109,7 @@ fn follow_prints_records_as_they_arrive() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("data"), "buffered");
     ok(eddy(&server, &["stream", "create", "tail", "--shards", "3"], None));
-    let mut follower = Command::new(env!("CARGO_BIN_EXE_eddy"))
+    let follower = Command::new(env!("CARGO_BIN_EXE_eddy"))
         .args(["--json", "read", "tail", "--follow", "--limit", "30"])
         .env("EDDY_ENDPOINT", &server.endpoint)
         .stdout(Stdio::piped())

@@ -156,8 +156,9 @@ async fn records_route_by_md5_and_read_back_with_every_iterator_type() {
     // The other four iterator types, on shard 3.
     let shard3 = "shardId-000000000003";
     let all = c.read_all("events", shard3).await;
-    let get = |iterator: String, limit: Option<u32>| {
-        let mut records = c.records.clone();
+    let records_client = c.records.clone();
+    let get = move |iterator: String, limit: Option<u32>| {
+        let mut records = records_client.clone();
         async move {
             records
                 .get_records(pb::GetRecordsRequest { shard_iterator: iterator, limit })

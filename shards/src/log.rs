@@ -426,31 +426,26 @@ impl Log {
         while pos < head && !full(&records, num_bytes) {
             let served_from_tail = {
                 let tail = state.tail.read();
-                match tail.range(pos, head) {
-                    Some(in_tail) => {
-                        for record in in_tail {
-                            if full(&records, num_bytes) {
-                                break;
-                            }
-                            pos = record.seq + 1;
-                            if record.arrival_millis < cutoff_millis {
-                                continue;
-                            }
-                            num_bytes += record.data.len();
-                            records.push(record.clone());
-                        }
-                        true
+                let in_tail_opt = tail.range(pos, head);
+                let served = in_tail_opt.is_some();
+                for record in in_tail_opt.into_iter().flatten() {
+                    if full(&records, num_bytes) {
+                        break;
                     }
-                    None => false,
+                    pos = record.seq + 1;
+                    if record.arrival_millis < cutoff_millis {
+                        continue;
+                    }
+                    num_bytes += record.data.len();
+                    records.push(record.clone());
                 }
+                served
             };
             if served_from_tail {
                 break;
             }
             let disk_end = state.tail.read().first_seq().min(head);
-            let mut visited = false;
             self.store.scan_records(state.stream_id, state.meta.index, pos, disk_end, |seq, value| {
-                visited = true;
                 pos = seq + 1;
                 if codec::arrival_millis_of_value(value)? >= cutoff_millis {
                     let record = codec::decode_record(seq, value)?;
@@ -459,7 +454,7 @@ impl Log {
                 }
                 Ok(!full(&records, num_bytes))
             })?;
-            if !visited || !full(&records, num_bytes) {
+            if !full(&records, num_bytes) {
                 // Nothing (more) below the tail: trimmed or deleted ranges are skipped.
                 pos = pos.max(disk_end);
             }

@@ -33,7 +33,6 @@ pub fn db_options() -> (Options, Vec<(&'static str, Options)>) {
     db_opts.set_atomic_flush(true);
     db_opts.set_wal_recovery_mode(DBRecoveryMode::PointInTime);
     db_opts.set_max_background_jobs(2);
-    db_opts.set_enable_pipelined_write(true);
     db_opts.set_max_total_wal_size(512 * 1024 * 1024);
     db_opts.set_keep_log_file_num(4);
     db_opts.set_bytes_per_sync(1024 * 1024);
