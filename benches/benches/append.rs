@@ -8,7 +8,11 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use eddy_shards::{AppendRecord, Durability, Log, LogConfig};
 
 fn append(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = LogConfig {
         durability: Durability::Buffered,
@@ -28,9 +32,17 @@ fn append(c: &mut Criterion) {
             })
             .collect();
         group.throughput(Throughput::Bytes((size * batch) as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(format!("size={size},batch={batch}")), &records, |b, records| {
-            b.iter(|| runtime.block_on(log.put_records("bench", records.clone())).unwrap());
-        });
+        group.bench_with_input(
+            BenchmarkId::from_parameter(format!("size={size},batch={batch}")),
+            &records,
+            |b, records| {
+                b.iter(|| {
+                    runtime
+                        .block_on(log.put_records("bench", records.clone()))
+                        .unwrap()
+                });
+            },
+        );
     }
     group.finish();
 }

@@ -23,7 +23,9 @@ pub fn raw_rocksdb_put(
 ) -> anyhow::Result<CeilingResult> {
     let dir = tempfile::tempdir()?;
     let (db_opts, families) = eddy_shards::store::db_options();
-    let descriptors = families.into_iter().map(|(name, opts)| ColumnFamilyDescriptor::new(name, opts));
+    let descriptors = families
+        .into_iter()
+        .map(|(name, opts)| ColumnFamilyDescriptor::new(name, opts));
     let db = Arc::new(DB::open_cf_descriptors(&db_opts, dir.path(), descriptors)?);
     let stop = Arc::new(AtomicBool::new(false));
     let written = Arc::new(AtomicU64::new(0));
@@ -32,7 +34,13 @@ pub fn raw_rocksdb_put(
     let started = Instant::now();
     let handles: Vec<_> = (0..threads)
         .map(|thread| {
-            let (db, stop, written, seq, data) = (db.clone(), stop.clone(), written.clone(), seq.clone(), data.clone());
+            let (db, stop, written, seq, data) = (
+                db.clone(),
+                stop.clone(),
+                written.clone(),
+                seq.clone(),
+                data.clone(),
+            );
             std::thread::spawn(move || -> anyhow::Result<()> {
                 let records_cf = db.cf_handle("records").expect("records family");
                 let mut write_opts = WriteOptions::default();
@@ -45,7 +53,11 @@ pub fn raw_rocksdb_put(
                     for i in 0..batch_size as u64 {
                         let n = first + i;
                         codec::encode_record_value(&mut value, 1_700_000_000_000, &key, &data);
-                        batch.put_cf(records_cf, codec::record_key(1, (n % u64::from(shards)) as u32, n), &value);
+                        batch.put_cf(
+                            records_cf,
+                            codec::record_key(1, (n % u64::from(shards)) as u32, n),
+                            &value,
+                        );
                     }
                     db.write_opt(batch, &write_opts)?;
                     written.fetch_add(batch_size as u64, Ordering::Relaxed);

@@ -52,7 +52,10 @@ pub async fn run(args: PutArgs) -> anyhow::Result<()> {
         "buffered" => Durability::Buffered,
         other => anyhow::bail!("`--durability` must be fsync or buffered, got {other:?}"),
     };
-    anyhow::ensure!(args.batch_size >= 1 && args.batch_size <= 500, "`--batch-size` must be 1 to 500");
+    anyhow::ensure!(
+        args.batch_size >= 1 && args.batch_size <= 500,
+        "`--batch-size` must be 1 to 500"
+    );
     anyhow::ensure!(args.producers >= 1, "`--producers` must be at least 1");
     let duration = Duration::from_secs_f64(args.seconds);
     let root = args.data_root.clone().unwrap_or_else(std::env::temp_dir);
@@ -62,7 +65,9 @@ pub async fn run(args: PutArgs) -> anyhow::Result<()> {
     config.durability = durability;
     let server = eddy::server::start(config).await?;
     let endpoint = format!("http://{}", server.grpc_addr);
-    let channel = tonic::transport::Endpoint::from_shared(endpoint.clone())?.connect().await?;
+    let channel = tonic::transport::Endpoint::from_shared(endpoint.clone())?
+        .connect()
+        .await?;
     pb::streams_client::StreamsClient::new(channel)
         .create_stream(pb::CreateStreamRequest {
             name: "bench".into(),
@@ -79,8 +84,14 @@ pub async fn run(args: PutArgs) -> anyhow::Result<()> {
             .tcp_nodelay(true)
             .connect()
             .await?;
-        let client = pb::records_client::RecordsClient::new(channel).max_encoding_message_size(16 << 20);
-        producers.push(tokio::spawn(produce(client, args.batch_size, payload.clone(), stop.clone())));
+        let client =
+            pb::records_client::RecordsClient::new(channel).max_encoding_message_size(16 << 20);
+        producers.push(tokio::spawn(produce(
+            client,
+            args.batch_size,
+            payload.clone(),
+            stop.clone(),
+        )));
     }
     let started = Instant::now();
     tokio::time::sleep(duration).await;
@@ -141,8 +152,10 @@ pub async fn run(args: PutArgs) -> anyhow::Result<()> {
     println!("eddy / ceiling = {:.2}", eddy_rate / ceiling_rate);
     if durability == Durability::Fsync {
         let fsync_dir = tempfile::tempdir_in(&root)?;
-        let fsyncs_per_sec =
-            tokio::task::spawn_blocking(move || ceiling::fsync_rate(fsync_dir.path(), Duration::from_secs(3))).await??;
+        let fsyncs_per_sec = tokio::task::spawn_blocking(move || {
+            ceiling::fsync_rate(fsync_dir.path(), Duration::from_secs(3))
+        })
+        .await??;
         println!(
             "one writer's 4 KiB write+fdatasync rate on this disk: {fsyncs_per_sec:.0}/s; eddy acknowledged {:.1} records per possible fsync (group commit)",
             eddy_rate / fsyncs_per_sec
@@ -159,7 +172,9 @@ async fn produce(
 ) -> anyhow::Result<ProducerResult> {
     let mut latency_micros = Histogram::<u64>::new(3)?;
     let mut records = 0;
-    let keys: Vec<String> = (0..1024).map(|_| format!("{:032x}", rand::rng().random::<u128>())).collect();
+    let keys: Vec<String> = (0..1024)
+        .map(|_| format!("{:032x}", rand::rng().random::<u128>()))
+        .collect();
     let mut next_key = 0usize;
     while !stop.load(Ordering::Relaxed) {
         let started = Instant::now();
@@ -197,5 +212,8 @@ async fn produce(
         latency_micros.record(started.elapsed().as_micros() as u64)?;
         records += batch_size as u64;
     }
-    Ok(ProducerResult { records, latency_micros })
+    Ok(ProducerResult {
+        records,
+        latency_micros,
+    })
 }

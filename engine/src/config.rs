@@ -25,7 +25,8 @@ pub struct FileConfig {
 
 impl FileConfig {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
     }
 }
@@ -62,11 +63,15 @@ impl ServeConfig {
         durability: Option<Durability>,
         file: FileConfig,
     ) -> anyhow::Result<Self> {
-        let data_dir = data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
-        let grpc_addr_text = grpc_addr.or(file.grpc_addr).unwrap_or_else(|| DEFAULT_GRPC_ADDR.to_string());
-        let grpc_addr: SocketAddr = grpc_addr_text
-            .parse()
-            .with_context(|| format!("`grpc_addr` must be an IP:PORT address, got {grpc_addr_text:?}"))?;
+        let data_dir = data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let grpc_addr_text = grpc_addr
+            .or(file.grpc_addr)
+            .unwrap_or_else(|| DEFAULT_GRPC_ADDR.to_string());
+        let grpc_addr: SocketAddr = grpc_addr_text.parse().with_context(|| {
+            format!("`grpc_addr` must be an IP:PORT address, got {grpc_addr_text:?}")
+        })?;
         let mut config = Self::new(data_dir, grpc_addr);
         config.durability = durability.or(file.durability).unwrap_or_default();
         if let Some(bytes) = file.tail_max_bytes_per_shard {
@@ -111,7 +116,8 @@ mod tests {
 
     #[test]
     fn bad_settings_are_named() {
-        let err = ServeConfig::resolve(None, Some("nowhere".into()), None, FileConfig::default()).unwrap_err();
+        let err = ServeConfig::resolve(None, Some("nowhere".into()), None, FileConfig::default())
+            .unwrap_err();
         assert!(err.to_string().contains("grpc_addr"), "{err}");
         let err = toml::from_str::<FileConfig>("colour = 1").unwrap_err();
         assert!(err.to_string().contains("colour"), "{err}");

@@ -7,12 +7,21 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = eddy::cli::Cli::parse();
-    let default_level = if matches!(cli.command, eddy::cli::Command::Serve(_)) { "info" } else { "warn" };
+    let default_level = if matches!(cli.command, eddy::cli::Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("EDDY_LOG").unwrap_or_else(|_| EnvFilter::new(default_level)))
+        .with_env_filter(
+            EnvFilter::try_from_env("EDDY_LOG").unwrap_or_else(|_| EnvFilter::new(default_level)),
+        )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");

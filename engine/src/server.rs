@@ -62,9 +62,12 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
     let streams = pb::streams_server::StreamsServer::new(StreamsService::new(log.clone()))
         .max_decoding_message_size(grpc::MAX_DECODING_MESSAGE_BYTES)
         .max_encoding_message_size(grpc::MAX_ENCODING_MESSAGE_BYTES);
-    let records = pb::records_server::RecordsServer::new(RecordsService::new(log.clone(), shutdown.child_token()))
-        .max_decoding_message_size(grpc::MAX_DECODING_MESSAGE_BYTES)
-        .max_encoding_message_size(grpc::MAX_ENCODING_MESSAGE_BYTES);
+    let records = pb::records_server::RecordsServer::new(RecordsService::new(
+        log.clone(),
+        shutdown.child_token(),
+    ))
+    .max_decoding_message_size(grpc::MAX_DECODING_MESSAGE_BYTES)
+    .max_encoding_message_size(grpc::MAX_ENCODING_MESSAGE_BYTES);
 
     let grpc_shutdown = shutdown.child_token();
     let grpc_task = tokio::spawn(async move {
@@ -74,7 +77,10 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
             .add_service(reflection)
             .add_service(streams)
             .add_service(records)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), grpc_shutdown.cancelled_owned())
+            .serve_with_incoming_shutdown(
+                TcpListenerStream::new(listener),
+                grpc_shutdown.cancelled_owned(),
+            )
             .await
             .context("grpc server failed")
     });

@@ -49,18 +49,26 @@ pub fn encode(secret: &[u8; 32], position: &ShardPosition, issued_millis: u64) -
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-pub fn decode(secret: &[u8; 32], token: &str, now_millis: u64) -> Result<ShardPosition, IteratorError> {
+pub fn decode(
+    secret: &[u8; 32],
+    token: &str,
+    now_millis: u64,
+) -> Result<ShardPosition, IteratorError> {
     if token.len() > MAX_ITERATOR_CHARS {
         return Err(IteratorError::Invalid);
     }
-    let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| IteratorError::Invalid)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|_| IteratorError::Invalid)?;
     if bytes.len() < HEADER_LEN + MAC_LEN || bytes[0] != VERSION {
         return Err(IteratorError::Invalid);
     }
     let (body, mac) = bytes.split_at(bytes.len() - MAC_LEN);
     let mut verifier = Hmac::<Sha256>::new_from_slice(secret).expect("hmac takes any key length");
     verifier.update(body);
-    verifier.verify_truncated_left(mac).map_err(|_| IteratorError::Invalid)?;
+    verifier
+        .verify_truncated_left(mac)
+        .map_err(|_| IteratorError::Invalid)?;
     let u32_at = |at: usize| u32::from_be_bytes(body[at..at + 4].try_into().expect("4 bytes"));
     let u64_at = |at: usize| u64::from_be_bytes(body[at..at + 8].try_into().expect("8 bytes"));
     let issued_millis = u64_at(17);
@@ -70,7 +78,8 @@ pub fn decode(secret: &[u8; 32], token: &str, now_millis: u64) -> Result<ShardPo
             expired_ago_millis: now_millis - expires_millis,
         });
     }
-    let stream_name = String::from_utf8(body[HEADER_LEN..].to_vec()).map_err(|_| IteratorError::Invalid)?;
+    let stream_name =
+        String::from_utf8(body[HEADER_LEN..].to_vec()).map_err(|_| IteratorError::Invalid)?;
     Ok(ShardPosition {
         stream_id: u32_at(1),
         shard_index: u32_at(5),
@@ -104,7 +113,10 @@ mod tests {
         let secret = [9u8; 32];
         let token = encode(&secret, &position(), 1_000);
         assert!(token.len() < MAX_ITERATOR_CHARS);
-        assert_eq!(decode(&secret, &token, 1_000 + ITERATOR_TTL_MILLIS), Ok(position()));
+        assert_eq!(
+            decode(&secret, &token, 1_000 + ITERATOR_TTL_MILLIS),
+            Ok(position())
+        );
     }
 
     #[test]
@@ -113,7 +125,9 @@ mod tests {
         let token = encode(&secret, &position(), 1_000);
         assert_eq!(
             decode(&secret, &token, 1_001 + ITERATOR_TTL_MILLIS),
-            Err(IteratorError::Expired { expired_ago_millis: 1 })
+            Err(IteratorError::Expired {
+                expired_ago_millis: 1
+            })
         );
     }
 
@@ -121,12 +135,22 @@ mod tests {
     fn rejects_forgeries_and_garbage() {
         let secret = [9u8; 32];
         let token = encode(&secret, &position(), 1_000);
-        assert_eq!(decode(&[8u8; 32], &token, 1_000), Err(IteratorError::Invalid));
+        assert_eq!(
+            decode(&[8u8; 32], &token, 1_000),
+            Err(IteratorError::Invalid)
+        );
         let mut bytes = URL_SAFE_NO_PAD.decode(&token).unwrap();
         bytes[12] ^= 1; // a different sequence number
-        assert_eq!(decode(&secret, &URL_SAFE_NO_PAD.encode(&bytes), 1_000), Err(IteratorError::Invalid));
+        assert_eq!(
+            decode(&secret, &URL_SAFE_NO_PAD.encode(&bytes), 1_000),
+            Err(IteratorError::Invalid)
+        );
         for garbage in ["", "!!!", "AAAA", &"A".repeat(600)] {
-            assert_eq!(decode(&secret, garbage, 1_000), Err(IteratorError::Invalid), "{garbage}");
+            assert_eq!(
+                decode(&secret, garbage, 1_000),
+                Err(IteratorError::Invalid),
+                "{garbage}"
+            );
         }
     }
 }

@@ -12,24 +12,39 @@ fn eddy(server: &Server, args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_eddy"))
         .args(args)
         .env("EDDY_ENDPOINT", &server.endpoint)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
     }
     child.wait_with_output().unwrap()
 }
 
 fn ok(output: Output) -> String {
-    assert!(output.status.success(), "failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8(output.stdout).unwrap()
 }
 
 fn json_lines(text: &str) -> Vec<serde_json::Value> {
-    text.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
+    text.lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
 }
 
 #[test]
@@ -37,19 +52,43 @@ fn tour_of_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("data"), "fsync");
 
-    let created = ok(eddy(&server, &["stream", "create", "clicks", "--shards", "2"], None));
-    assert!(created.contains("created stream clicks with 2 shard(s)"), "{created}");
+    let created = ok(eddy(
+        &server,
+        &["stream", "create", "clicks", "--shards", "2"],
+        None,
+    ));
+    assert!(
+        created.contains("created stream clicks with 2 shard(s)"),
+        "{created}"
+    );
     let listed = ok(eddy(&server, &["stream", "list"], None));
     assert!(listed.starts_with("NAME"), "{listed}");
-    assert!(listed.lines().nth(1).unwrap().starts_with("clicks"), "{listed}");
-    let described = json_lines(&ok(eddy(&server, &["--json", "stream", "describe", "clicks"], None)));
+    assert!(
+        listed.lines().nth(1).unwrap().starts_with("clicks"),
+        "{listed}"
+    );
+    let described = json_lines(&ok(eddy(
+        &server,
+        &["--json", "stream", "describe", "clicks"],
+        None,
+    )));
     assert_eq!(described[0]["shards"].as_array().unwrap().len(), 2);
-    assert_eq!(described[0]["shards"][1]["ending_hash_key"], u128::MAX.to_string());
+    assert_eq!(
+        described[0]["shards"][1]["ending_hash_key"],
+        u128::MAX.to_string()
+    );
 
     // One record from the command line, then many from stdin.
-    let single = json_lines(&ok(eddy(&server, &["--json", "put", "clicks", "--partition-key", "k", "hello"], None)));
+    let single = json_lines(&ok(eddy(
+        &server,
+        &["--json", "put", "clicks", "--partition-key", "k", "hello"],
+        None,
+    )));
     assert_eq!(single.len(), 1);
-    assert!(single[0]["shard_id"].as_str().unwrap().starts_with("shardId-"));
+    assert!(single[0]["shard_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("shardId-"));
     let lines: String = (0..1234).map(|i| format!("line {i}\n")).collect();
     let output = eddy(&server, &["--json", "put", "clicks"], Some(&lines));
     assert!(String::from_utf8_lossy(&output.stderr).contains("put 1234 records"));
@@ -62,9 +101,17 @@ fn tour_of_the_cli() {
     let mut payloads: Vec<String> = read
         .iter()
         .map(|r| {
-            assert!(r["approximate_arrival_timestamp"].as_str().unwrap().ends_with('Z'));
+            assert!(r["approximate_arrival_timestamp"]
+                .as_str()
+                .unwrap()
+                .ends_with('Z'));
             assert!(r["partition_key"].is_string());
-            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(r["data"].as_str().unwrap()).unwrap()).unwrap()
+            String::from_utf8(
+                base64::engine::general_purpose::STANDARD
+                    .decode(r["data"].as_str().unwrap())
+                    .unwrap(),
+            )
+            .unwrap()
         })
         .collect();
     payloads.sort();
@@ -77,25 +124,53 @@ fn tour_of_the_cli() {
     let shard = single[0]["shard_id"].as_str().unwrap();
     let seq = single[0]["sequence_number"].as_str().unwrap();
     let from = format!("at-seq:{seq}");
-    let one = json_lines(&ok(eddy(&server, &["--json", "read", "clicks", "--shard", shard, "--from", &from, "--limit", "1"], None)));
+    let one = json_lines(&ok(eddy(
+        &server,
+        &[
+            "--json", "read", "clicks", "--shard", shard, "--from", &from, "--limit", "1",
+        ],
+        None,
+    )));
     assert_eq!(one.len(), 1);
     assert_eq!(one[0]["data"], "aGVsbG8=");
-    let table = ok(eddy(&server, &["read", "clicks", "--shard", shard, "--from", &from, "--limit", "1"], None));
+    let table = ok(eddy(
+        &server,
+        &[
+            "read", "clicks", "--shard", shard, "--from", &from, "--limit", "1",
+        ],
+        None,
+    ));
     assert!(table.contains("hello") && table.contains(shard), "{table}");
-    let none = ok(eddy(&server, &["--json", "read", "clicks", "--from", "latest"], None));
+    let none = ok(eddy(
+        &server,
+        &["--json", "read", "clicks", "--from", "latest"],
+        None,
+    ));
     assert!(none.is_empty());
 
     // Errors: one line, non-zero exit.
     for (args, fragment) in [
-        (vec!["stream", "describe", "nope"], "stream `nope` not found"),
+        (
+            vec!["stream", "describe", "nope"],
+            "stream `nope` not found",
+        ),
         (vec!["stream", "create", "clicks"], "already exists"),
-        (vec!["read", "clicks", "--from", "yesterday"], "`--from` must be"),
-        (vec!["put", "clicks", "--partition-key", "", "x"], "`partition_key`"),
+        (
+            vec!["read", "clicks", "--from", "yesterday"],
+            "`--from` must be",
+        ),
+        (
+            vec!["put", "clicks", "--partition-key", "", "x"],
+            "`partition_key`",
+        ),
     ] {
         let output = eddy(&server, &args, None);
         assert!(!output.status.success(), "{args:?} succeeded");
         let stderr = String::from_utf8(output.stderr).unwrap();
-        assert!(stderr.starts_with("error: ") && stderr.contains(fragment), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(fragment),
+            "{args:?}: {stderr}"
+        );
         assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     }
 
@@ -108,7 +183,11 @@ fn tour_of_the_cli() {
 fn follow_prints_records_as_they_arrive() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("data"), "buffered");
-    ok(eddy(&server, &["stream", "create", "tail", "--shards", "3"], None));
+    ok(eddy(
+        &server,
+        &["stream", "create", "tail", "--shards", "3"],
+        None,
+    ));
     let follower = Command::new(env!("CARGO_BIN_EXE_eddy"))
         .args(["--json", "read", "tail", "--follow", "--limit", "30"])
         .env("EDDY_ENDPOINT", &server.endpoint)
@@ -119,24 +198,48 @@ fn follow_prints_records_as_they_arrive() {
     let lines: String = (0..30).map(|i| format!("event {i}\n")).collect();
     ok(eddy(&server, &["put", "tail"], Some(&lines)));
     let output = follower.wait_with_output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(json_lines(&String::from_utf8(output.stdout).unwrap()).len(), 30);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        json_lines(&String::from_utf8(output.stdout).unwrap()).len(),
+        30
+    );
 }
 
 #[test]
 fn serve_reads_a_config_file_and_env() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("eddy.toml");
-    std::fs::write(&config, "durability = \"buffered\"\ngrpc_addr = \"127.0.0.1:1\"\n").unwrap();
+    std::fs::write(
+        &config,
+        "durability = \"buffered\"\ngrpc_addr = \"127.0.0.1:1\"\n",
+    )
+    .unwrap();
     // Flags beat the file's grpc_addr; the file's durability applies.
-    let server = Server::start_with_args(&dir.path().join("data"), &["--config", config.to_str().unwrap()]);
-    assert!(server.banner.contains("durability=buffered"), "{}", server.banner);
+    let server = Server::start_with_args(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    assert!(
+        server.banner.contains("durability=buffered"),
+        "{}",
+        server.banner
+    );
     assert!(!server.banner.contains("127.0.0.1:1 "), "{}", server.banner);
     ok(eddy(&server, &["stream", "create", "cfg"], None));
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "colour = 1\n").unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_eddy"))
-        .args(["serve", "--config", bad.to_str().unwrap(), "--data-dir", dir.path().join("d2").to_str().unwrap()])
+        .args([
+            "serve",
+            "--config",
+            bad.to_str().unwrap(),
+            "--data-dir",
+            dir.path().join("d2").to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(!output.status.success());

@@ -49,36 +49,59 @@ async fn acknowledged_records_survive_repeated_sigkill() {
             reused.extend(producer.await.unwrap());
         }
     }
-    assert!(reused.is_empty(), "sequence numbers acknowledged twice: {reused:?}");
+    assert!(
+        reused.is_empty(),
+        "sequence numbers acknowledged twice: {reused:?}"
+    );
 
     let server = Server::start(&data, "fsync");
     let mut c = server.clients().await;
-    let acked = acked.lock().unwrap();
+    let acked = acked.lock().unwrap().clone();
     assert!(acked.len() >= KILLS * 2_000);
     let mut found = 0;
     for shard in 0..SHARDS {
         let shard_id = format!("shardId-{shard:012}");
         let records = c.read_all("crash", &shard_id).await;
-        assert!(records.windows(2).all(|w| w[0].sequence_number < w[1].sequence_number), "read order is sequence order");
+        assert!(
+            records
+                .windows(2)
+                .all(|w| w[0].sequence_number < w[1].sequence_number),
+            "read order is sequence order"
+        );
         let stored: BTreeMap<u64, String> = records
             .iter()
-            .map(|r| (r.sequence_number, String::from_utf8(r.data.to_vec()).unwrap()))
+            .map(|r| {
+                (
+                    r.sequence_number,
+                    String::from_utf8(r.data.to_vec()).unwrap(),
+                )
+            })
             .collect();
         for ((acked_shard, seq), payload) in acked.iter() {
             if *acked_shard != shard_id {
                 continue;
             }
-            assert_eq!(stored.get(seq), Some(payload), "acknowledged record {shard_id}/{seq} lost or changed");
+            assert_eq!(
+                stored.get(seq),
+                Some(payload),
+                "acknowledged record {shard_id}/{seq} lost or changed"
+            );
             found += 1;
         }
         // Per producer and key, payload counters grow with the sequence number.
         let mut last: HashMap<(String, String), u64> = HashMap::new();
         for (record, payload) in records.iter().zip(stored.values()) {
             let mut parts = payload.split('/');
-            let (writer, counter) = (parts.next().unwrap().to_string(), parts.next().unwrap().parse::<u64>().unwrap());
+            let (writer, counter) = (
+                parts.next().unwrap().to_string(),
+                parts.next().unwrap().parse::<u64>().unwrap(),
+            );
             let key = (writer, record.partition_key.clone());
             if let Some(previous) = last.insert(key, counter) {
-                assert!(previous < counter, "{payload} arrived after a later record of its producer");
+                assert!(
+                    previous < counter,
+                    "{payload} arrived after a later record of its producer"
+                );
             }
         }
     }
@@ -86,7 +109,13 @@ async fn acknowledged_records_survive_repeated_sigkill() {
 }
 
 /// Writes batches until the server dies. Returns any (shard, seq) acknowledged twice.
-async fn produce(mut c: Clients, round: usize, producer: usize, acked: Acked, count: Arc<AtomicU64>) -> Vec<(String, u64)> {
+async fn produce(
+    mut c: Clients,
+    round: usize,
+    producer: usize,
+    acked: Acked,
+    count: Arc<AtomicU64>,
+) -> Vec<(String, u64)> {
     let mut reused = Vec::new();
     let mut counter = 0u64;
     loop {
@@ -96,15 +125,29 @@ async fn produce(mut c: Clients, round: usize, producer: usize, acked: Acked, co
                 format!("r{round}p{producer}/{counter}")
             })
             .collect();
-        let records = payloads.iter().enumerate().map(|(i, p)| entry(&format!("key-{}", i % 5), p.as_bytes())).collect();
-        let response = match c.records.put_records(pb::PutRecordsRequest { stream_name: "crash".into(), records }).await {
+        let records = payloads
+            .iter()
+            .enumerate()
+            .map(|(i, p)| entry(&format!("key-{}", i % 5), p.as_bytes()))
+            .collect();
+        let response = match c
+            .records
+            .put_records(pb::PutRecordsRequest {
+                stream_name: "crash".into(),
+                records,
+            })
+            .await
+        {
             Ok(response) => response.into_inner(),
             Err(_) => return reused, // the server was killed
         };
         let mut acked = acked.lock().unwrap();
         for (payload, result) in payloads.into_iter().zip(response.records) {
             assert!(result.error_code.is_empty());
-            if acked.insert((result.shard_id.clone(), result.sequence_number), payload).is_some() {
+            if acked
+                .insert((result.shard_id.clone(), result.sequence_number), payload)
+                .is_some()
+            {
                 reused.push((result.shard_id, result.sequence_number));
             }
         }

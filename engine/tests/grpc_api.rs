@@ -25,13 +25,23 @@ async fn streams_lifecycle_and_shard_layout() {
     let first = stream.shards[0].hash_key_range.clone().unwrap();
     let last = stream.shards[3].hash_key_range.clone().unwrap();
     assert_eq!(first.starting_hash_key, "0");
-    assert_eq!(first.ending_hash_key, "85070591730234615865843651857942052863");
+    assert_eq!(
+        first.ending_hash_key,
+        "85070591730234615865843651857942052863"
+    );
     assert_eq!(last.ending_hash_key, u128::MAX.to_string());
-    assert!(stream.shards.iter().all(|s| s.open && s.parent_shard_id.is_none()));
+    assert!(stream
+        .shards
+        .iter()
+        .all(|s| s.open && s.parent_shard_id.is_none()));
 
     let err = c
         .streams
-        .create_stream(pb::CreateStreamRequest { name: "orders".into(), shard_count: Some(1), retention_hours: None })
+        .create_stream(pb::CreateStreamRequest {
+            name: "orders".into(),
+            shard_count: Some(1),
+            retention_hours: None,
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::AlreadyExists);
@@ -52,29 +62,62 @@ async fn streams_lifecycle_and_shard_layout() {
 
     let shards = c
         .streams
-        .list_shards(pb::ListShardsRequest { stream_name: "orders".into() })
+        .list_shards(pb::ListShardsRequest {
+            stream_name: "orders".into(),
+        })
         .await
         .unwrap()
         .into_inner()
         .shards;
     assert_eq!(shards, stream.shards);
 
-    c.streams.delete_stream(pb::DeleteStreamRequest { name: "orders".into() }).await.unwrap();
+    c.streams
+        .delete_stream(pb::DeleteStreamRequest {
+            name: "orders".into(),
+        })
+        .await
+        .unwrap();
     for code in [
-        c.streams.describe_stream(pb::DescribeStreamRequest { name: "orders".into() }).await.unwrap_err().code(),
-        c.streams.delete_stream(pb::DeleteStreamRequest { name: "orders".into() }).await.unwrap_err().code(),
-        c.streams.list_shards(pb::ListShardsRequest { stream_name: "orders".into() }).await.unwrap_err().code(),
+        c.streams
+            .describe_stream(pb::DescribeStreamRequest {
+                name: "orders".into(),
+            })
+            .await
+            .unwrap_err()
+            .code(),
+        c.streams
+            .delete_stream(pb::DeleteStreamRequest {
+                name: "orders".into(),
+            })
+            .await
+            .unwrap_err()
+            .code(),
+        c.streams
+            .list_shards(pb::ListShardsRequest {
+                stream_name: "orders".into(),
+            })
+            .await
+            .unwrap_err()
+            .code(),
     ] {
         assert_eq!(code, Code::NotFound);
     }
     // A re-created stream starts empty: no record of its predecessor shows through.
     c.records
-        .put_record(pb::PutRecordRequest { stream_name: "audit".into(), partition_key: "k".into(), data: "x".into(), ..Default::default() })
+        .put_record(pb::PutRecordRequest {
+            stream_name: "audit".into(),
+            partition_key: "k".into(),
+            data: "x".into(),
+            ..Default::default()
+        })
         .await
         .unwrap();
     c.create_stream("orders", 4).await;
     for shard in 0..4 {
-        assert!(c.read_all("orders", &format!("shardId-{shard:012}")).await.is_empty());
+        assert!(c
+            .read_all("orders", &format!("shardId-{shard:012}"))
+            .await
+            .is_empty());
     }
 }
 
@@ -90,7 +133,8 @@ async fn records_route_by_md5_and_read_back_with_every_iterator_type() {
             .iter()
             .find(|s| {
                 let r = s.hash_key_range.clone().unwrap();
-                r.starting_hash_key.parse::<u128>().unwrap() <= hash && hash <= r.ending_hash_key.parse::<u128>().unwrap()
+                r.starting_hash_key.parse::<u128>().unwrap() <= hash
+                    && hash <= r.ending_hash_key.parse::<u128>().unwrap()
             })
             .unwrap()
             .shard_id
@@ -103,7 +147,10 @@ async fn records_route_by_md5_and_read_back_with_every_iterator_type() {
         .records
         .put_records(pb::PutRecordsRequest {
             stream_name: "events".into(),
-            records: keys.iter().map(|k| entry(k, format!("payload of {k}").as_bytes())).collect(),
+            records: keys
+                .iter()
+                .map(|k| entry(k, format!("payload of {k}").as_bytes()))
+                .collect(),
         })
         .await
         .unwrap()
@@ -145,10 +192,17 @@ async fn records_route_by_md5_and_read_back_with_every_iterator_type() {
         }
         let got: Vec<(u64, String)> = records
             .iter()
-            .map(|r| (r.sequence_number, String::from_utf8(r.data.to_vec()).unwrap()))
+            .map(|r| {
+                (
+                    r.sequence_number,
+                    String::from_utf8(r.data.to_vec()).unwrap(),
+                )
+            })
             .collect();
         assert_eq!(got, expected);
-        assert!(records.windows(2).all(|w| w[0].sequence_number < w[1].sequence_number));
+        assert!(records
+            .windows(2)
+            .all(|w| w[0].sequence_number < w[1].sequence_number));
         total += records.len();
     }
     assert_eq!(total, 201);
@@ -161,23 +215,35 @@ async fn records_route_by_md5_and_read_back_with_every_iterator_type() {
         let mut records = records_client.clone();
         async move {
             records
-                .get_records(pb::GetRecordsRequest { shard_iterator: iterator, limit })
+                .get_records(pb::GetRecordsRequest {
+                    shard_iterator: iterator,
+                    limit,
+                })
                 .await
                 .unwrap()
                 .into_inner()
         }
     };
     let mid = &all[all.len() / 2];
-    let at = pb::StartingPosition { sequence_number: Some(mid.sequence_number), ..position(pb::ShardIteratorType::AtSequenceNumber) };
+    let at = pb::StartingPosition {
+        sequence_number: Some(mid.sequence_number),
+        ..position(pb::ShardIteratorType::AtSequenceNumber)
+    };
     let batch = get(c.iterator("events", shard3, at).await.unwrap(), Some(2)).await;
     assert_eq!(batch.records[0], *mid);
     assert_eq!(batch.records.len(), 2, "limit is honoured");
     assert!(batch.millis_behind_latest < 60_000);
-    let after = pb::StartingPosition { sequence_number: Some(mid.sequence_number), ..position(pb::ShardIteratorType::AfterSequenceNumber) };
+    let after = pb::StartingPosition {
+        sequence_number: Some(mid.sequence_number),
+        ..position(pb::ShardIteratorType::AfterSequenceNumber)
+    };
     let batch = get(c.iterator("events", shard3, after).await.unwrap(), Some(1)).await;
     assert_eq!(batch.records[0].sequence_number, mid.sequence_number + 1);
 
-    let latest = c.iterator("events", shard3, position(pb::ShardIteratorType::Latest)).await.unwrap();
+    let latest = c
+        .iterator("events", shard3, position(pb::ShardIteratorType::Latest))
+        .await
+        .unwrap();
     let batch = get(latest.clone(), None).await;
     assert!(batch.records.is_empty());
     assert_eq!(batch.millis_behind_latest, 0);
@@ -198,14 +264,38 @@ async fn records_route_by_md5_and_read_back_with_every_iterator_type() {
     assert_eq!(batch.records.len(), 1);
     assert_eq!(&batch.records[0].data[..], b"after latest");
 
-    let ts = pb::StartingPosition { timestamp_millis: Some(newer_arrival(&batch)), ..position(pb::ShardIteratorType::AtTimestamp) };
+    let newer_arrival_millis = newer_arrival(&batch);
+    let ts = pb::StartingPosition {
+        timestamp_millis: Some(newer_arrival_millis),
+        ..position(pb::ShardIteratorType::AtTimestamp)
+    };
     let batch = get(c.iterator("events", shard3, ts).await.unwrap(), None).await;
-    assert_eq!(batch.records.first().unwrap().sequence_number <= newer.sequence_number, true);
-    assert_eq!(batch.records.last().unwrap().sequence_number, newer.sequence_number);
-    let future = pb::StartingPosition { timestamp_millis: Some(u64::MAX / 2), ..position(pb::ShardIteratorType::AtTimestamp) };
+    let ts_millis = newer_arrival_millis;
+    let expected_first = all
+        .iter()
+        .find(|r| r.approximate_arrival_timestamp_millis >= ts_millis)
+        .map_or(newer.sequence_number, |r| r.sequence_number);
+    assert_eq!(
+        batch.records.first().unwrap().sequence_number,
+        expected_first
+    );
+    assert_eq!(
+        batch.records.last().unwrap().sequence_number,
+        newer.sequence_number
+    );
+    let future = pb::StartingPosition {
+        timestamp_millis: Some(u64::MAX / 2),
+        ..position(pb::ShardIteratorType::AtTimestamp)
+    };
     let batch = get(c.iterator("events", shard3, future).await.unwrap(), None).await;
-    assert!(batch.records.is_empty(), "a future timestamp starts at the head");
-    let past = pb::StartingPosition { timestamp_millis: Some(0), ..position(pb::ShardIteratorType::AtTimestamp) };
+    assert!(
+        batch.records.is_empty(),
+        "a future timestamp starts at the head"
+    );
+    let past = pb::StartingPosition {
+        timestamp_millis: Some(0),
+        ..position(pb::ShardIteratorType::AtTimestamp)
+    };
     let batch = get(c.iterator("events", shard3, past).await.unwrap(), None).await;
     assert_eq!(batch.records.len(), all.len() + 1);
 }
@@ -221,7 +311,10 @@ async fn subscribe_pushes_records_as_they_commit() {
     let mut c = server.clients().await;
     c.create_stream("live", 1).await;
     c.records
-        .put_records(pb::PutRecordsRequest { stream_name: "live".into(), records: vec![entry("a", b"before")] })
+        .put_records(pb::PutRecordsRequest {
+            stream_name: "live".into(),
+            records: vec![entry("a", b"before")],
+        })
         .await
         .unwrap();
     let mut events = c
@@ -240,7 +333,12 @@ async fn subscribe_pushes_records_as_they_commit() {
     for i in 0..20u32 {
         let data = format!("live-{i}");
         c.records
-            .put_record(pb::PutRecordRequest { stream_name: "live".into(), partition_key: "a".into(), data: data.clone().into(), ..Default::default() })
+            .put_record(pb::PutRecordRequest {
+                stream_name: "live".into(),
+                partition_key: "a".into(),
+                data: data.clone().into(),
+                ..Default::default()
+            })
             .await
             .unwrap();
         // Each record arrives on its own, pushed by the commit: no polling interval.
@@ -254,7 +352,12 @@ async fn subscribe_pushes_records_as_they_commit() {
         assert_eq!(event.records[0].sequence_number, u64::from(i) + 1);
     }
     // Deleting the stream ends the subscription with NOT_FOUND.
-    c.streams.delete_stream(pb::DeleteStreamRequest { name: "live".into() }).await.unwrap();
+    c.streams
+        .delete_stream(pb::DeleteStreamRequest {
+            name: "live".into(),
+        })
+        .await
+        .unwrap();
     let err = events.message().await.unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
 }
@@ -270,12 +373,17 @@ async fn records_and_iterators_survive_a_clean_restart() {
         .records
         .put_records(pb::PutRecordsRequest {
             stream_name: "keep".into(),
-            records: (0..100).map(|i| entry(&format!("k{i}"), &[i as u8; 100])).collect(),
+            records: (0..100)
+                .map(|i| entry(&format!("k{i}"), &[i as u8; 100]))
+                .collect(),
         })
         .await
         .unwrap()
         .into_inner();
-    let iterator = c.iterator("keep", "shardId-000000000000", trim_horizon()).await.unwrap();
+    let iterator = c
+        .iterator("keep", "shardId-000000000000", trim_horizon())
+        .await
+        .unwrap();
     assert!(server.terminate().success(), "SIGTERM drains and exits 0");
 
     let server = Server::start(&data, "buffered");
@@ -283,19 +391,39 @@ async fn records_and_iterators_survive_a_clean_restart() {
     let mut seen = 0;
     for shard in ["shardId-000000000000", "shardId-000000000001"] {
         let records = c.read_all("keep", shard).await;
-        let expected: Vec<u64> = put.records.iter().filter(|r| r.shard_id == shard).map(|r| r.sequence_number).collect();
-        assert_eq!(records.iter().map(|r| r.sequence_number).collect::<Vec<_>>(), expected);
+        let expected: Vec<u64> = put
+            .records
+            .iter()
+            .filter(|r| r.shard_id == shard)
+            .map(|r| r.sequence_number)
+            .collect();
+        assert_eq!(
+            records
+                .iter()
+                .map(|r| r.sequence_number)
+                .collect::<Vec<_>>(),
+            expected
+        );
         seen += records.len();
     }
     assert_eq!(seen, 100);
     // An iterator issued before the restart still works (the key is persisted).
     let batch = c
         .records
-        .get_records(pb::GetRecordsRequest { shard_iterator: iterator, limit: None })
+        .get_records(pb::GetRecordsRequest {
+            shard_iterator: iterator,
+            limit: None,
+        })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(batch.records.len(), put.records.iter().filter(|r| r.shard_id == "shardId-000000000000").count());
+    assert_eq!(
+        batch.records.len(),
+        put.records
+            .iter()
+            .filter(|r| r.shard_id == "shardId-000000000000")
+            .count()
+    );
     // New records continue the sequence.
     let next = c
         .records
@@ -309,29 +437,54 @@ async fn records_and_iterators_survive_a_clean_restart() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(next.sequence_number, batch.records.last().unwrap().sequence_number + 1);
+    assert_eq!(
+        next.sequence_number,
+        batch.records.last().unwrap().sequence_number + 1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_reflection_services_answer() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("data"), "fsync");
-    let channel = tonic::transport::Endpoint::from_shared(server.endpoint.clone()).unwrap().connect().await.unwrap();
+    let channel = tonic::transport::Endpoint::from_shared(server.endpoint.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
     let status = health
-        .check(tonic_health::pb::HealthCheckRequest { service: "eddy.v1.Records".into() })
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "eddy.v1.Records".into(),
+        })
         .await
         .unwrap()
         .into_inner()
         .status;
-    assert_eq!(status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+    assert_eq!(
+        status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
 
-    use tonic_reflection::pb::v1::{server_reflection_client::ServerReflectionClient, server_reflection_request::MessageRequest, server_reflection_response::MessageResponse, ServerReflectionRequest};
+    use tonic_reflection::pb::v1::{
+        server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+        ServerReflectionRequest,
+    };
     let mut reflection = ServerReflectionClient::new(channel);
-    let request = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
-    let mut responses = reflection.server_reflection_info(tokio_stream::iter(vec![request])).await.unwrap().into_inner();
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = reflection
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .unwrap()
+        .into_inner();
     let response = responses.message().await.unwrap().unwrap();
-    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else { panic!("unexpected reflection answer") };
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("unexpected reflection answer")
+    };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
     assert!(names.contains(&"eddy.v1.Streams".to_string()), "{names:?}");
     assert!(names.contains(&"eddy.v1.Records".to_string()), "{names:?}");

@@ -33,7 +33,12 @@ pub fn seq_of_record_key(key: &[u8]) -> Option<u64> {
 }
 
 /// Appends the encoded record value to `out` (cleared first).
-pub fn encode_record_value(out: &mut Vec<u8>, arrival_millis: u64, partition_key: &str, data: &[u8]) {
+pub fn encode_record_value(
+    out: &mut Vec<u8>,
+    arrival_millis: u64,
+    partition_key: &str,
+    data: &[u8],
+) {
     out.clear();
     out.reserve(RECORD_VALUE_HEADER_LEN + partition_key.len() + data.len());
     out.extend_from_slice(&arrival_millis.to_be_bytes());
@@ -130,8 +135,16 @@ mod tests {
 
     #[test]
     fn corrupt_values_are_errors_not_panics() {
-        for bad in [&b""[..], b"12345678", b"12345678\x00\x05ab", b"12345678\x00\x02\xff\xfe"] {
-            assert!(matches!(decode_record(1, bad), Err(StorageError::Corruption(_))));
+        for bad in [
+            &b""[..],
+            b"12345678",
+            b"12345678\x00\x05ab",
+            b"12345678\x00\x02\xff\xfe",
+        ] {
+            assert!(matches!(
+                decode_record(1, bad),
+                Err(StorageError::Corruption(_))
+            ));
         }
     }
 }

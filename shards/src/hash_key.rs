@@ -85,7 +85,10 @@ mod tests {
     fn partition_keys_are_not_normalised() {
         let nfc = "\u{00e9}";
         let nfd = "e\u{0301}";
-        assert_ne!(hash_key_of_partition_key(nfc), hash_key_of_partition_key(nfd));
+        assert_ne!(
+            hash_key_of_partition_key(nfc),
+            hash_key_of_partition_key(nfd)
+        );
     }
 
     #[test]

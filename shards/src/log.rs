@@ -164,7 +164,8 @@ impl Log {
     /// numbers continue after the last stored record or the trim point, whichever is
     /// higher, so none is ever handed out twice.
     pub fn open(dir: &Path, config: LogConfig) -> Result<Self, OpenError> {
-        std::fs::create_dir_all(dir).map_err(|err| OpenError::DataDir(format!("{}: {err}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|err| OpenError::DataDir(format!("{}: {err}", dir.display())))?;
         let store = Arc::new(Store::open(dir)?);
         let catalog = Arc::new(Catalog::default());
         let next_stream_id = match store.get_meta(codec::NEXT_STREAM_ID_KEY)? {
@@ -227,7 +228,9 @@ impl Log {
     /// Sends a metadata command; these wait for room rather than being throttled.
     async fn send_meta<T>(&self, command: Command, reply_rx: oneshot::Receiver<T>) -> Option<T> {
         let inbox = self.inbox()?;
-        tokio::task::spawn_blocking(move || inbox.send(command).ok()).await.ok()??;
+        tokio::task::spawn_blocking(move || inbox.send(command).ok())
+            .await
+            .ok()??;
         reply_rx.await.ok()
     }
 
@@ -247,7 +250,9 @@ impl Log {
             retention_hours,
             reply_tx,
         };
-        self.send_meta(command, reply_rx).await.unwrap_or(Err(CreateStreamError::ShuttingDown))
+        self.send_meta(command, reply_rx)
+            .await
+            .unwrap_or(Err(CreateStreamError::ShuttingDown))
     }
 
     /// Deletes a stream and all its records.
@@ -258,7 +263,9 @@ impl Log {
             name: name.to_string(),
             reply_tx,
         };
-        self.send_meta(command, reply_rx).await.unwrap_or(Err(DeleteStreamError::ShuttingDown))
+        self.send_meta(command, reply_rx)
+            .await
+            .unwrap_or(Err(DeleteStreamError::ShuttingDown))
     }
 
     /// Every stream, by name.
@@ -287,7 +294,13 @@ impl Log {
     /// Every shard of a stream, in index order.
     pub fn shards(&self, stream_name: &str) -> Result<Vec<ShardHandle>, NotFound> {
         let stream = self.catalog.get(stream_name)?;
-        Ok(stream.shards.iter().map(|state| ShardHandle { state: state.clone() }).collect())
+        Ok(stream
+            .shards
+            .iter()
+            .map(|state| ShardHandle {
+                state: state.clone(),
+            })
+            .collect())
     }
 
     /// Appends one record. `seq_for_ordering`, when set, must be a sequence number the
@@ -343,7 +356,10 @@ impl Log {
             )
             .into());
         }
-        let total_bytes: usize = records.iter().map(|r| r.data.len() + r.partition_key.len()).sum();
+        let total_bytes: usize = records
+            .iter()
+            .map(|r| r.data.len() + r.partition_key.len())
+            .sum();
         if total_bytes > limits::MAX_PUT_RECORDS_BYTES {
             return Err(InvalidArgument::new(
                 "records",
@@ -363,8 +379,15 @@ impl Log {
         self.submit(stream, routed).await
     }
 
-    async fn submit(&self, stream: Arc<StreamState>, records: Vec<RoutedRecord>) -> Result<Vec<Appended>, AppendError> {
-        let num_bytes: usize = records.iter().map(|r| r.data.len() + r.partition_key.len()).sum();
+    async fn submit(
+        &self,
+        stream: Arc<StreamState>,
+        records: Vec<RoutedRecord>,
+    ) -> Result<Vec<Appended>, AppendError> {
+        let num_bytes: usize = records
+            .iter()
+            .map(|r| r.data.len() + r.partition_key.len())
+            .sum();
         let queued = self.queued_bytes.fetch_add(num_bytes, Ordering::AcqRel);
         if queued + num_bytes > self.config.max_queued_bytes && queued > 0 {
             self.queued_bytes.fetch_sub(num_bytes, Ordering::AcqRel);
@@ -422,7 +445,9 @@ impl Log {
         let mut pos = from_seq_inclusive.max(state.trim_seq());
         let mut records: Vec<Record> = Vec::new();
         let mut num_bytes = 0usize;
-        let full = |records: &Vec<Record>, num_bytes: usize| records.len() >= max_records || num_bytes >= max_bytes;
+        let full = |records: &Vec<Record>, num_bytes: usize| {
+            records.len() >= max_records || num_bytes >= max_bytes
+        };
         while pos < head && !full(&records, num_bytes) {
             let served_from_tail = {
                 let tail = state.tail.read();
@@ -445,15 +470,21 @@ impl Log {
                 break;
             }
             let disk_end = state.tail.read().first_seq().min(head);
-            self.store.scan_records(state.stream_id, state.meta.index, pos, disk_end, |seq, value| {
-                pos = seq + 1;
-                if codec::arrival_millis_of_value(value)? >= cutoff_millis {
-                    let record = codec::decode_record(seq, value)?;
-                    num_bytes += record.data.len();
-                    records.push(record);
-                }
-                Ok(!full(&records, num_bytes))
-            })?;
+            self.store.scan_records(
+                state.stream_id,
+                state.meta.index,
+                pos,
+                disk_end,
+                |seq, value| {
+                    pos = seq + 1;
+                    if codec::arrival_millis_of_value(value)? >= cutoff_millis {
+                        let record = codec::decode_record(seq, value)?;
+                        num_bytes += record.data.len();
+                        records.push(record);
+                    }
+                    Ok(!full(&records, num_bytes))
+                },
+            )?;
             if !full(&records, num_bytes) {
                 // Nothing (more) below the tail: trimmed or deleted ranges are skipped.
                 pos = pos.max(disk_end);
@@ -483,7 +514,11 @@ impl Log {
     /// The first sequence number of a shard whose record arrived at or after
     /// `timestamp_millis`, or the head when there is none (as Kinesis's AT_TIMESTAMP).
     /// Blocking: it may probe RocksDB.
-    pub fn seq_at_timestamp(&self, shard: &ShardHandle, timestamp_millis: u64) -> Result<u64, ReadError> {
+    pub fn seq_at_timestamp(
+        &self,
+        shard: &ShardHandle,
+        timestamp_millis: u64,
+    ) -> Result<u64, ReadError> {
         seq_at_timestamp_in(&self.store, shard, timestamp_millis)
     }
 
@@ -493,17 +528,23 @@ impl Log {
     pub async fn enforce_retention(&self) -> Result<u64, StorageError> {
         let mut trimmed = 0;
         for stream in self.catalog.all() {
-            let cutoff = self.now_millis().saturating_sub(stream.meta.retention_millis());
+            let cutoff = self
+                .now_millis()
+                .saturating_sub(stream.meta.retention_millis());
             for state in &stream.shards {
-                let handle = ShardHandle { state: state.clone() };
+                let handle = ShardHandle {
+                    state: state.clone(),
+                };
                 let store = self.store.clone();
-                let new_trim = tokio::task::spawn_blocking(move || seq_at_timestamp_in(&store, &handle, cutoff))
-                    .await
-                    .map_err(|err| StorageError::Io(format!("retention task failed: {err}")))?
-                    .map_err(|err| match err {
-                        ReadError::Storage(err) => err,
-                        other => StorageError::Io(other.to_string()),
-                    })?;
+                let new_trim = tokio::task::spawn_blocking(move || {
+                    seq_at_timestamp_in(&store, &handle, cutoff)
+                })
+                .await
+                .map_err(|err| StorageError::Io(format!("retention task failed: {err}")))?
+                .map_err(|err| match err {
+                    ReadError::Storage(err) => err,
+                    other => StorageError::Io(other.to_string()),
+                })?;
                 let old_trim = state.trim_seq();
                 if new_trim <= old_trim {
                     continue;
@@ -551,7 +592,11 @@ impl Drop for Log {
     }
 }
 
-fn seq_at_timestamp_in(store: &Store, shard: &ShardHandle, timestamp_millis: u64) -> Result<u64, ReadError> {
+fn seq_at_timestamp_in(
+    store: &Store,
+    shard: &ShardHandle,
+    timestamp_millis: u64,
+) -> Result<u64, ReadError> {
     let state = &shard.state;
     let head = state.head_seq_exclusive();
     if let Some(seq) = state.tail.read().seq_at_timestamp(timestamp_millis) {
@@ -576,8 +621,15 @@ fn seq_at_timestamp_in(store: &Store, shard: &ShardHandle, timestamp_millis: u64
     Ok(low)
 }
 
-fn route(stream: &Arc<StreamState>, record: AppendRecord, field_prefix: &str) -> Result<RoutedRecord, AppendError> {
-    limits::check_partition_key(&format!("{field_prefix}partition_key"), &record.partition_key)?;
+fn route(
+    stream: &Arc<StreamState>,
+    record: AppendRecord,
+    field_prefix: &str,
+) -> Result<RoutedRecord, AppendError> {
+    limits::check_partition_key(
+        &format!("{field_prefix}partition_key"),
+        &record.partition_key,
+    )?;
     limits::check_record_data(&format!("{field_prefix}data"), record.data.len())?;
     let hash_key = match &record.explicit_hash_key {
         Some(text) => parse_explicit_hash_key(text).ok_or_else(|| {
@@ -593,10 +645,12 @@ fn route(stream: &Arc<StreamState>, record: AppendRecord, field_prefix: &str) ->
     };
     let shard = stream
         .route(hash_key)
-        .ok_or_else(|| AppendError::Storage(StorageError::Corruption(format!(
-            "stream `{}` has no open shard for hash key {hash_key}",
-            stream.meta.name
-        ))))?
+        .ok_or_else(|| {
+            AppendError::Storage(StorageError::Corruption(format!(
+                "stream `{}` has no open shard for hash key {hash_key}",
+                stream.meta.name
+            )))
+        })?
         .clone();
     Ok(RoutedRecord {
         shard,
@@ -626,7 +680,11 @@ fn getrandom_fill(out: &mut [u8]) -> Result<(), StorageError> {
         .map_err(|err| StorageError::Io(format!("cannot read /dev/urandom: {err}")))
 }
 
-fn recover_stream(store: &Store, meta: StreamMeta, tail_max_bytes: usize) -> Result<StreamState, StorageError> {
+fn recover_stream(
+    store: &Store,
+    meta: StreamMeta,
+    tail_max_bytes: usize,
+) -> Result<StreamState, StorageError> {
     let mut shards = Vec::with_capacity(meta.shards.len());
     for shard_meta in &meta.shards {
         let trim_seq = match store.get_meta(&codec::trim_key(meta.id, shard_meta.index))? {
@@ -638,7 +696,14 @@ fn recover_stream(store: &Store, meta: StreamMeta, tail_max_bytes: usize) -> Res
             None => (shard_meta.starting_seq, 0),
         };
         let next_seq = next_seq.max(trim_seq);
-        shards.push(Arc::new(ShardState::new(&meta, shard_meta.clone(), next_seq, last_arrival, trim_seq, tail_max_bytes)));
+        shards.push(Arc::new(ShardState::new(
+            &meta,
+            shard_meta.clone(),
+            next_seq,
+            last_arrival,
+            trim_seq,
+            tail_max_bytes,
+        )));
     }
     Ok(StreamState::new(meta, shards))
 }
@@ -670,7 +735,8 @@ mod tests {
         let mut rejected = 0;
         for _ in 0..10 {
             let log2 = log.clone();
-            let task = tokio::spawn(async move { log2.put_records("s", vec![record("k", 3_000)]).await });
+            let task =
+                tokio::spawn(async move { log2.put_records("s", vec![record("k", 3_000)]).await });
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             if task.is_finished() {
                 match task.await.unwrap() {
@@ -714,7 +780,10 @@ mod tests {
         for shard in log.shards("s").unwrap() {
             assert_eq!(shard.head_seq_exclusive(), 0);
         }
-        let err = log.put_records("nope", vec![record("k", 1)]).await.unwrap_err();
+        let err = log
+            .put_records("nope", vec![record("k", 1)])
+            .await
+            .unwrap_err();
         assert_eq!(err, AppendError::NotFound(NotFound::Stream("nope".into())));
     }
 
@@ -730,7 +799,9 @@ mod tests {
         let log = Log::open(dir.path(), config).unwrap();
         log.create_stream("s", 1, 24).await.unwrap();
         for _ in 0..10 {
-            log.put_records("s", vec![record("k", 1), record("k", 1)]).await.unwrap();
+            log.put_records("s", vec![record("k", 1), record("k", 1)])
+                .await
+                .unwrap();
             clock.advance_millis(100);
         }
         let shard = log.shard("s", "shardId-000000000000").unwrap();
@@ -740,6 +811,10 @@ mod tests {
         assert_eq!(log.seq_at_timestamp(&shard, 1_000_001).unwrap(), 2);
         assert_eq!(log.seq_at_timestamp(&shard, 1_000_500).unwrap(), 10);
         assert_eq!(log.seq_at_timestamp(&shard, 1_000_900).unwrap(), 18);
-        assert_eq!(log.seq_at_timestamp(&shard, 9_000_000).unwrap(), 20, "the head");
+        assert_eq!(
+            log.seq_at_timestamp(&shard, 9_000_000).unwrap(),
+            20,
+            "the head"
+        );
     }
 }

@@ -125,7 +125,11 @@ impl StreamState {
             .map(|(position, shard)| (shard.meta.hash_key_range.start_inclusive, position))
             .collect();
         routes.sort_unstable();
-        Self { meta, shards, routes }
+        Self {
+            meta,
+            shards,
+            routes,
+        }
     }
 
     /// The open shard whose hash-key range holds `hash_key`, by binary search.
@@ -133,7 +137,11 @@ impl StreamState {
         let after = self.routes.partition_point(|(start, _)| *start <= hash_key);
         let (_, position) = self.routes.get(after.checked_sub(1)?)?;
         let shard = &self.shards[*position];
-        shard.meta.hash_key_range.contains(hash_key).then_some(shard)
+        shard
+            .meta
+            .hash_key_range
+            .contains(hash_key)
+            .then_some(shard)
     }
 
     pub fn shard(&self, shard_id: &str) -> Result<&Arc<ShardState>, NotFound> {
@@ -174,7 +182,9 @@ impl Catalog {
     }
 
     pub fn insert(&self, stream: Arc<StreamState>) {
-        self.streams.write().insert(stream.meta.name.clone(), stream);
+        self.streams
+            .write()
+            .insert(stream.meta.name.clone(), stream);
     }
 
     pub fn remove(&self, name: &str) {
@@ -226,7 +236,11 @@ mod tests {
         let stream = stream(4);
         let quarter = u128::MAX / 4;
         for (hash_key, expected) in [(0, 0), (quarter, 0), (quarter + 1, 1), (u128::MAX, 3)] {
-            assert_eq!(stream.route(hash_key).unwrap().meta.index, expected, "{hash_key}");
+            assert_eq!(
+                stream.route(hash_key).unwrap().meta.index,
+                expected,
+                "{hash_key}"
+            );
         }
         for hash_key in (0..1000u128).map(|i| i.wrapping_mul(0x9e3779b97f4a7c15_f39cc0605cedc834)) {
             let shard = stream.route(hash_key).unwrap();
@@ -238,7 +252,10 @@ mod tests {
     fn finds_shards_by_id() {
         let stream = stream(2);
         assert_eq!(stream.shard("shardId-000000000001").unwrap().meta.index, 1);
-        assert!(matches!(stream.shard("shardId-000000000002"), Err(NotFound::Shard { .. })));
+        assert!(matches!(
+            stream.shard("shardId-000000000002"),
+            Err(NotFound::Shard { .. })
+        ));
         assert!(stream.shard("nonsense").is_err());
     }
 }

@@ -7,8 +7,8 @@
 use std::path::Path;
 
 use rocksdb::{
-    ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, DBRecoveryMode, Options,
-    ReadOptions, WriteBatch, WriteOptions, DB,
+    ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, DBRecoveryMode, Options, ReadOptions,
+    WriteBatch, WriteOptions, DB,
 };
 
 use crate::codec::{self, RECORD_KEY_LEN};
@@ -42,8 +42,14 @@ pub fn db_options() -> (Options, Vec<(&'static str, Options)>) {
     records_opts.set_max_write_buffer_number(RECORDS_MAX_WRITE_BUFFERS);
     records_opts.set_compression_type(DBCompressionType::Lz4);
     let meta_opts = Options::default();
-    (db_opts, vec![(RECORDS_CF, records_opts), (META_CF, meta_opts)])
+    (
+        db_opts,
+        vec![(RECORDS_CF, records_opts), (META_CF, meta_opts)],
+    )
 }
+
+/// A key and its value, as read from a column family.
+pub(crate) type KeyValue = (Vec<u8>, Vec<u8>);
 
 pub(crate) struct Store {
     db: DB,
@@ -72,11 +78,15 @@ impl Store {
     }
 
     fn records(&self) -> &ColumnFamily {
-        self.db.cf_handle(RECORDS_CF).expect("records column family is created at open")
+        self.db
+            .cf_handle(RECORDS_CF)
+            .expect("records column family is created at open")
     }
 
     fn meta(&self) -> &ColumnFamily {
-        self.db.cf_handle(META_CF).expect("meta column family is created at open")
+        self.db
+            .cf_handle(META_CF)
+            .expect("meta column family is created at open")
     }
 
     pub fn batch(&self) -> StoreBatch {
@@ -102,7 +112,7 @@ impl Store {
     }
 
     /// Every `meta` entry whose key starts with `prefix`, in key order.
-    pub fn scan_meta_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    pub fn scan_meta_prefix(&self, prefix: &[u8]) -> Result<Vec<KeyValue>, StorageError> {
         let mut upper = prefix.to_vec();
         // Prefixes used here end in an ASCII byte < 0xff, so incrementing it is an exact
         // exclusive upper bound.
@@ -131,9 +141,12 @@ impl Store {
         let mut iter = self.db.raw_iterator_cf_opt(self.records(), read_opts);
         iter.seek_for_prev(codec::record_key(stream_id, shard_index, u64::MAX));
         let found = match (iter.key(), iter.value()) {
-            (Some(key), Some(value)) if key[..8] == codec::record_key(stream_id, shard_index, 0)[..8] => {
-                let seq = codec::seq_of_record_key(key)
-                    .ok_or_else(|| StorageError::Corruption("record key of the wrong length".into()))?;
+            (Some(key), Some(value))
+                if key[..8] == codec::record_key(stream_id, shard_index, 0)[..8] =>
+            {
+                let seq = codec::seq_of_record_key(key).ok_or_else(|| {
+                    StorageError::Corruption("record key of the wrong length".into())
+                })?;
                 Some((seq, value.to_vec()))
             }
             _ => None,
@@ -160,10 +173,16 @@ impl Store {
             codec::record_key(stream_id, shard_index, to_seq_exclusive).to_vec(),
         );
         let mut iter = self.db.raw_iterator_cf_opt(self.records(), read_opts);
-        iter.seek(codec::record_key(stream_id, shard_index, from_seq_inclusive));
+        iter.seek(codec::record_key(
+            stream_id,
+            shard_index,
+            from_seq_inclusive,
+        ));
         while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
             if key.len() != RECORD_KEY_LEN {
-                return Err(StorageError::Corruption("record key of the wrong length".into()));
+                return Err(StorageError::Corruption(
+                    "record key of the wrong length".into(),
+                ));
             }
             let seq = codec::seq_of_record_key(key).expect("length checked");
             if !visit(seq, value)? {
@@ -190,7 +209,8 @@ impl StoreBatch {
 
     /// Deletes the records of `[from_key, to_key)`, as one range tombstone.
     pub fn delete_records(&mut self, store: &Store, from_key: &[u8], to_key: &[u8]) {
-        self.inner.delete_range_cf(store.records(), from_key, to_key);
+        self.inner
+            .delete_range_cf(store.records(), from_key, to_key);
     }
 
     pub fn is_empty(&self) -> bool {

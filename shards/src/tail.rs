@@ -56,12 +56,17 @@ impl Tail {
     }
 
     /// The records of `[from_seq, to_seq_exclusive)`, if the tail still holds `from_seq`.
-    pub fn range(&self, from_seq: u64, to_seq_exclusive: u64) -> Option<impl Iterator<Item = &Record>> {
+    pub fn range(
+        &self,
+        from_seq: u64,
+        to_seq_exclusive: u64,
+    ) -> Option<impl Iterator<Item = &Record>> {
         if from_seq < self.first_seq {
             return None;
         }
         let start = (from_seq - self.first_seq) as usize;
-        let end = (to_seq_exclusive.saturating_sub(self.first_seq) as usize).min(self.records.len());
+        let end =
+            (to_seq_exclusive.saturating_sub(self.first_seq) as usize).min(self.records.len());
         Some(self.records.range(start.min(end)..end))
     }
 
@@ -72,7 +77,9 @@ impl Tail {
         if first.arrival_millis >= timestamp_millis {
             return None;
         }
-        let index = self.records.partition_point(|r| r.arrival_millis < timestamp_millis);
+        let index = self
+            .records
+            .partition_point(|r| r.arrival_millis < timestamp_millis);
         Some(self.first_seq + index as u64)
     }
 }
@@ -114,6 +121,10 @@ mod tests {
         assert_eq!(tail.seq_at_timestamp(150), Some(7));
         assert_eq!(tail.seq_at_timestamp(200), Some(7));
         assert_eq!(tail.seq_at_timestamp(301), Some(9));
-        assert_eq!(tail.seq_at_timestamp(100), None, "earlier records may be on disk");
+        assert_eq!(
+            tail.seq_at_timestamp(100),
+            None,
+            "earlier records may be on disk"
+        );
     }
 }

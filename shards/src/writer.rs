@@ -135,8 +135,17 @@ impl Writer {
                     touched.push((shard.clone(), seq, shard.last_arrival_millis()));
                 }
                 let arrival_millis = now_millis.max(shard.last_arrival_millis());
-                codec::encode_record_value(&mut self.value_buf, arrival_millis, &record.partition_key, &record.data);
-                batch.put_record(&self.store, &codec::record_key(shard.stream_id, shard.meta.index, seq), &self.value_buf);
+                codec::encode_record_value(
+                    &mut self.value_buf,
+                    arrival_millis,
+                    &record.partition_key,
+                    &record.data,
+                );
+                batch.put_record(
+                    &self.store,
+                    &codec::record_key(shard.stream_id, shard.meta.index, seq),
+                    &self.value_buf,
+                );
                 shard.set_next_seq(seq + 1);
                 shard.set_last_arrival_millis(arrival_millis);
                 appended.push(Appended {
@@ -147,7 +156,8 @@ impl Writer {
             }
             outcomes.push(Some(appended));
         }
-        self.queued_bytes.fetch_sub(released_bytes, Ordering::AcqRel);
+        self.queued_bytes
+            .fetch_sub(released_bytes, Ordering::AcqRel);
 
         let written = if batch.is_empty() {
             Ok(())
@@ -184,7 +194,9 @@ impl Writer {
         for (append, outcome) in appends.drain(..).zip(outcomes) {
             let reply = match outcome {
                 Some(appended) => Ok(appended),
-                None => Err(AppendError::NotFound(NotFound::Stream(append.stream.meta.name.clone()))),
+                None => Err(AppendError::NotFound(NotFound::Stream(
+                    append.stream.meta.name.clone(),
+                ))),
             };
             let _ = append.reply_tx.send(reply);
         }
@@ -233,7 +245,9 @@ impl Writer {
         }
         let id = self.next_stream_id;
         let Some(next_id) = id.checked_add(1) else {
-            return Err(CreateStreamError::LimitExceeded("stream ids are exhausted".into()));
+            return Err(CreateStreamError::LimitExceeded(
+                "stream ids are exhausted".into(),
+            ));
         };
         let meta = StreamMeta {
             id,
@@ -256,7 +270,11 @@ impl Writer {
         let encoded = serde_json::to_vec(&meta).expect("stream meta serialises");
         let mut batch = self.store.batch();
         batch.put_meta(&self.store, &codec::stream_meta_key(&meta.name), &encoded);
-        batch.put_meta(&self.store, codec::NEXT_STREAM_ID_KEY, &next_id.to_be_bytes());
+        batch.put_meta(
+            &self.store,
+            codec::NEXT_STREAM_ID_KEY,
+            &next_id.to_be_bytes(),
+        );
         // Metadata is always fsynced: it is rare and losing it would orphan records.
         self.store.write(batch, true)?;
         self.next_stream_id = next_id;
@@ -264,10 +282,18 @@ impl Writer {
             .shards
             .iter()
             .map(|shard| {
-                Arc::new(ShardState::new(&meta, shard.clone(), shard.starting_seq, 0, shard.starting_seq, self.tail_max_bytes))
+                Arc::new(ShardState::new(
+                    &meta,
+                    shard.clone(),
+                    shard.starting_seq,
+                    0,
+                    shard.starting_seq,
+                    self.tail_max_bytes,
+                ))
             })
             .collect();
-        self.catalog.insert(Arc::new(StreamState::new(meta.clone(), shards)));
+        self.catalog
+            .insert(Arc::new(StreamState::new(meta.clone(), shards)));
         info!(stream = %meta.name, shards = shard_count, "stream created");
         Ok(meta)
     }
@@ -281,7 +307,11 @@ impl Writer {
             batch.delete_meta(&self.store, &codec::trim_key(id, shard.meta.index));
         }
         // Stream ids stop below u32::MAX (see create_stream), so id + 1 does not overflow.
-        batch.delete_records(&self.store, &codec::record_key(id, 0, 0), &codec::record_key(id + 1, 0, 0));
+        batch.delete_records(
+            &self.store,
+            &codec::record_key(id, 0, 0),
+            &codec::record_key(id + 1, 0, 0),
+        );
         self.store.write(batch, true)?;
         self.catalog.remove(name);
         for shard in &stream.shards {
@@ -302,7 +332,11 @@ impl Writer {
             &codec::record_key(shard.stream_id, shard.meta.index, 0),
             &codec::record_key(shard.stream_id, shard.meta.index, trim_seq),
         );
-        batch.put_meta(&self.store, &codec::trim_key(shard.stream_id, shard.meta.index), &trim_seq.to_be_bytes());
+        batch.put_meta(
+            &self.store,
+            &codec::trim_key(shard.stream_id, shard.meta.index),
+            &trim_seq.to_be_bytes(),
+        );
         self.store.write(batch, self.sync())?;
         shard.raise_trim_seq(trim_seq);
         Ok(())

@@ -14,8 +14,15 @@ const HOUR_MILLIS: u64 = 3_600_000;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Append { keys: Vec<u8>, data_len: usize },
-    Read { shard: u32, from_seq: u64, max_records: usize },
+    Append {
+        keys: Vec<u8>,
+        data_len: usize,
+    },
+    Read {
+        shard: u32,
+        from_seq: u64,
+        max_records: usize,
+    },
     AdvanceHours(u64),
     EnforceRetention,
     Reopen,
@@ -53,9 +60,14 @@ fn open(dir: &std::path::Path, clock: &Arc<ManualClock>) -> Log {
 fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(1_700_000_000_000));
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let mut log = open(dir.path(), &clock);
-    runtime.block_on(log.create_stream("model", SHARDS, 24)).unwrap();
+    runtime
+        .block_on(log.create_stream("model", SHARDS, 24))
+        .unwrap();
     let mut model = Model::default();
     for index in 0..SHARDS {
         model.shards.insert(index, (Vec::new(), 0));
@@ -75,11 +87,17 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                         }
                     })
                     .collect();
-                let appended = runtime.block_on(log.put_records("model", records.clone())).unwrap();
+                let appended = runtime
+                    .block_on(log.put_records("model", records.clone()))
+                    .unwrap();
                 prop_assert_eq!(appended.len(), records.len());
                 for (record, at) in records.into_iter().zip(appended) {
                     let (stored, next_seq) = model.shards.get_mut(&at.shard_index).unwrap();
-                    prop_assert_eq!(at.seq, *next_seq, "sequence numbers are consecutive and never reused");
+                    prop_assert_eq!(
+                        at.seq,
+                        *next_seq,
+                        "sequence numbers are consecutive and never reused"
+                    );
                     prop_assert_eq!(at.arrival_millis, eddy_shards::Clock::now_millis(&*clock));
                     *next_seq += 1;
                     stored.push(Record {
@@ -90,10 +108,19 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     });
                 }
             }
-            Op::Read { shard, from_seq, max_records } => {
-                let handle = log.shard("model", &eddy_shards::shard_id_of_index(shard)).unwrap();
-                let batch = log.read(&handle, from_seq, max_records, usize::MAX).unwrap();
-                let cutoff = eddy_shards::Clock::now_millis(&*clock).saturating_sub(24 * HOUR_MILLIS);
+            Op::Read {
+                shard,
+                from_seq,
+                max_records,
+            } => {
+                let handle = log
+                    .shard("model", &eddy_shards::shard_id_of_index(shard))
+                    .unwrap();
+                let batch = log
+                    .read(&handle, from_seq, max_records, usize::MAX)
+                    .unwrap();
+                let cutoff =
+                    eddy_shards::Clock::now_millis(&*clock).saturating_sub(24 * HOUR_MILLIS);
                 let (stored, next_seq) = &model.shards[&shard];
                 let expected: Vec<Record> = stored
                     .iter()
@@ -104,18 +131,25 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 prop_assert_eq!(&batch.records, &expected);
                 prop_assert_eq!(batch.head_seq_exclusive, *next_seq);
                 if expected.len() < max_records {
-                    prop_assert_eq!(batch.next_seq, (*next_seq).max(from_seq), "a short read ends at the head");
+                    prop_assert_eq!(
+                        batch.next_seq,
+                        (*next_seq).max(from_seq),
+                        "a short read ends at the head"
+                    );
                 }
             }
             Op::AdvanceHours(hours) => clock.advance_millis(hours * HOUR_MILLIS),
             Op::EnforceRetention => {
                 runtime.block_on(log.enforce_retention()).unwrap();
-                let cutoff = eddy_shards::Clock::now_millis(&*clock).saturating_sub(24 * HOUR_MILLIS);
+                let cutoff =
+                    eddy_shards::Clock::now_millis(&*clock).saturating_sub(24 * HOUR_MILLIS);
                 for (stored, _) in model.shards.values_mut() {
                     stored.retain(|r| r.arrival_millis >= cutoff);
                 }
                 for index in 0..SHARDS {
-                    let handle = log.shard("model", &eddy_shards::shard_id_of_index(index)).unwrap();
+                    let handle = log
+                        .shard("model", &eddy_shards::shard_id_of_index(index))
+                        .unwrap();
                     let (stored, next_seq) = &model.shards[&index];
                     let expected_trim = stored.first().map_or(*next_seq, |r| r.seq);
                     prop_assert_eq!(handle.trim_seq(), expected_trim);
@@ -125,8 +159,14 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 drop(log);
                 log = open(dir.path(), &clock);
                 for (index, (_, next_seq)) in &model.shards {
-                    let handle = log.shard("model", &eddy_shards::shard_id_of_index(*index)).unwrap();
-                    prop_assert_eq!(handle.head_seq_exclusive(), *next_seq, "reopen resumes sequence numbers");
+                    let handle = log
+                        .shard("model", &eddy_shards::shard_id_of_index(*index))
+                        .unwrap();
+                    prop_assert_eq!(
+                        handle.head_seq_exclusive(),
+                        *next_seq,
+                        "reopen resumes sequence numbers"
+                    );
                 }
             }
         }
@@ -147,14 +187,32 @@ proptest! {
 #[test]
 fn sequence_numbers_survive_a_full_trim_and_reopen() {
     run(vec![
-        Op::Append { keys: vec![1, 2, 3, 4, 5, 6], data_len: 10 },
+        Op::Append {
+            keys: vec![1, 2, 3, 4, 5, 6],
+            data_len: 10,
+        },
         Op::AdvanceHours(25),
         Op::EnforceRetention,
         Op::Reopen,
-        Op::Append { keys: vec![1, 2, 3, 4, 5, 6], data_len: 10 },
-        Op::Read { shard: 0, from_seq: 0, max_records: 100 },
-        Op::Read { shard: 1, from_seq: 0, max_records: 100 },
-        Op::Read { shard: 2, from_seq: 0, max_records: 100 },
+        Op::Append {
+            keys: vec![1, 2, 3, 4, 5, 6],
+            data_len: 10,
+        },
+        Op::Read {
+            shard: 0,
+            from_seq: 0,
+            max_records: 100,
+        },
+        Op::Read {
+            shard: 1,
+            from_seq: 0,
+            max_records: 100,
+        },
+        Op::Read {
+            shard: 2,
+            from_seq: 0,
+            max_records: 100,
+        },
     ])
     .unwrap();
 }

@@ -16,7 +16,11 @@ use eddy_shards::Durability;
 pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:50051";
 
 #[derive(Debug, Parser)]
-#[command(name = "eddy", version, about = "Self-hosted Kinesis-style streams with Lambda-style triggers")]
+#[command(
+    name = "eddy",
+    version,
+    about = "Self-hosted Kinesis-style streams with Lambda-style triggers"
+)]
 pub struct Cli {
     /// gRPC endpoint of the server, for client commands.
     #[arg(long, global = true, env = "EDDY_ENDPOINT", default_value = DEFAULT_ENDPOINT)]

@@ -44,6 +44,9 @@ pub fn millis_to_rfc3339(millis: u64) -> String {
 pub fn data_for_people(data: &[u8]) -> String {
     match std::str::from_utf8(data) {
         Ok(text) if !text.chars().any(|c| c.is_control() && c != '\t') => text.to_string(),
-        _ => format!("base64:{}", base64::engine::general_purpose::STANDARD.encode(data)),
+        _ => format!(
+            "base64:{}",
+            base64::engine::general_purpose::STANDARD.encode(data)
+        ),
     }
 }

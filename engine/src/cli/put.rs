@@ -31,16 +31,29 @@ pub async fn run(endpoint: &str, json: bool, args: PutArgs) -> anyhow::Result<()
             .map_err(status_error)?
             .into_inner();
         if json {
-            print_json(&json!({"shard_id": response.shard_id, "sequence_number": response.sequence_number.to_string()}));
+            print_json(
+                &json!({"shard_id": response.shard_id, "sequence_number": response.sequence_number.to_string()}),
+            );
         } else {
             println!("{} {}", response.shard_id, response.sequence_number);
         }
         return Ok(());
     }
-    put_lines(&mut clients, json, &args.stream, args.partition_key.as_deref()).await
+    put_lines(
+        &mut clients,
+        json,
+        &args.stream,
+        args.partition_key.as_deref(),
+    )
+    .await
 }
 
-async fn put_lines(clients: &mut Clients, json: bool, stream: &str, partition_key: Option<&str>) -> anyhow::Result<()> {
+async fn put_lines(
+    clients: &mut Clients,
+    json: bool,
+    stream: &str,
+    partition_key: Option<&str>,
+) -> anyhow::Result<()> {
     let mut stdin = BufReader::new(tokio::io::stdin());
     let live_progress = std::io::stderr().is_terminal();
     let started = Instant::now();
@@ -59,7 +72,9 @@ async fn put_lines(clients: &mut Clients, json: bool, stream: &str, partition_ke
                     line.pop();
                 }
             }
-            let key = partition_key.map(str::to_string).unwrap_or_else(random_partition_key);
+            let key = partition_key
+                .map(str::to_string)
+                .unwrap_or_else(random_partition_key);
             let entry_bytes = line.len() + key.len();
             if !batch.is_empty() && batch_bytes + entry_bytes > MAX_PUT_RECORDS_BYTES {
                 total += send(clients, json, stream, std::mem::take(&mut batch)).await?;
@@ -95,7 +110,12 @@ async fn put_lines(clients: &mut Clients, json: bool, stream: &str, partition_ke
     Ok(())
 }
 
-async fn send(clients: &mut Clients, json: bool, stream: &str, records: Vec<pb::PutRecordsEntry>) -> anyhow::Result<u64> {
+async fn send(
+    clients: &mut Clients,
+    json: bool,
+    stream: &str,
+    records: Vec<pb::PutRecordsEntry>,
+) -> anyhow::Result<u64> {
     let response = clients
         .records
         .put_records(pb::PutRecordsRequest {
@@ -108,16 +128,24 @@ async fn send(clients: &mut Clients, json: bool, stream: &str, records: Vec<pb::
     let mut acknowledged = 0;
     for result in &response.records {
         if !result.error_code.is_empty() {
-            eprintln!("record failed: {} {}", result.error_code, result.error_message);
+            eprintln!(
+                "record failed: {} {}",
+                result.error_code, result.error_message
+            );
             continue;
         }
         acknowledged += 1;
         if json {
-            print_json(&json!({"shard_id": result.shard_id, "sequence_number": result.sequence_number.to_string()}));
+            print_json(
+                &json!({"shard_id": result.shard_id, "sequence_number": result.sequence_number.to_string()}),
+            );
         }
     }
     if response.failed_record_count > 0 {
-        anyhow::bail!("{} record(s) of a batch failed", response.failed_record_count);
+        anyhow::bail!(
+            "{} record(s) of a batch failed",
+            response.failed_record_count
+        );
     }
     Ok(acknowledged)
 }

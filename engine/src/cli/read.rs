@@ -19,7 +19,8 @@ pub fn parse_from(text: &str) -> anyhow::Result<pb::StartingPosition> {
         timestamp_millis: None,
     };
     let seq = |n: &str| -> anyhow::Result<u64> {
-        n.parse().with_context(|| format!("`--from` needs a sequence number after the colon, got {n:?}"))
+        n.parse()
+            .with_context(|| format!("`--from` needs a sequence number after the colon, got {n:?}"))
     };
     Ok(match text.split_once(':') {
         None if text == "trim-horizon" => position(pb::ShardIteratorType::TrimHorizon),
@@ -74,7 +75,15 @@ pub async fn run(endpoint: &str, json: bool, args: ReadArgs) -> anyhow::Result<(
             if printed >= limit {
                 break;
             }
-            printed += read_to_end(&mut clients, json, &args.stream, &shard_id, start, limit - printed).await?;
+            printed += read_to_end(
+                &mut clients,
+                json,
+                &args.stream,
+                &shard_id,
+                start,
+                limit - printed,
+            )
+            .await?;
         }
         Ok(())
     }
@@ -133,7 +142,8 @@ async fn follow(
     start: pb::StartingPosition,
     limit: u64,
 ) -> anyhow::Result<()> {
-    let (records_tx, mut records_rx) = mpsc::channel::<anyhow::Result<(String, pb::SubscribeToShardEvent)>>(16);
+    let (records_tx, mut records_rx) =
+        mpsc::channel::<anyhow::Result<(String, pb::SubscribeToShardEvent)>>(16);
     for shard_id in shard_ids {
         let mut records = clients.records.clone();
         let records_tx = records_tx.clone();
@@ -211,14 +221,29 @@ mod tests {
 
     #[test]
     fn parses_every_starting_position() {
-        assert_eq!(parse_from("trim-horizon").unwrap().r#type, pb::ShardIteratorType::TrimHorizon as i32);
-        assert_eq!(parse_from("latest").unwrap().r#type, pb::ShardIteratorType::Latest as i32);
+        assert_eq!(
+            parse_from("trim-horizon").unwrap().r#type,
+            pb::ShardIteratorType::TrimHorizon as i32
+        );
+        assert_eq!(
+            parse_from("latest").unwrap().r#type,
+            pb::ShardIteratorType::Latest as i32
+        );
         assert_eq!(parse_from("at-seq:5").unwrap().sequence_number, Some(5));
         let after = parse_from("after-seq:7").unwrap();
-        assert_eq!((after.r#type, after.sequence_number), (pb::ShardIteratorType::AfterSequenceNumber as i32, Some(7)));
+        assert_eq!(
+            (after.r#type, after.sequence_number),
+            (pb::ShardIteratorType::AfterSequenceNumber as i32, Some(7))
+        );
         let at = parse_from("at-timestamp:2024-01-02T03:04:05.006Z").unwrap();
         assert_eq!(at.timestamp_millis, Some(1_704_164_645_006));
-        for bad in ["", "oldest", "at-seq:x", "at-timestamp:yesterday", "after-seq:-1"] {
+        for bad in [
+            "",
+            "oldest",
+            "at-seq:x",
+            "at-timestamp:yesterday",
+            "after-seq:-1",
+        ] {
             assert!(parse_from(bad).is_err(), "{bad}");
         }
     }

@@ -68,7 +68,10 @@ pub async fn run(endpoint: &str, json: bool, command: StreamCommand) -> anyhow::
                         ]
                     })
                     .collect();
-                print_table(&["NAME", "STATUS", "SHARDS", "RETENTION_H", "CREATED"], &rows);
+                print_table(
+                    &["NAME", "STATUS", "SHARDS", "RETENTION_H", "CREATED"],
+                    &rows,
+                );
             }
         }
         StreamCommand::Describe { name } => {
@@ -106,7 +109,17 @@ pub async fn run(endpoint: &str, json: bool, command: StreamCommand) -> anyhow::
                         ]
                     })
                     .collect();
-                print_table(&["SHARD", "STATE", "START_HASH_KEY", "END_HASH_KEY", "START_SEQ", "PARENT"], &rows);
+                print_table(
+                    &[
+                        "SHARD",
+                        "STATE",
+                        "START_HASH_KEY",
+                        "END_HASH_KEY",
+                        "START_SEQ",
+                        "PARENT",
+                    ],
+                    &rows,
+                );
             }
         }
         StreamCommand::Delete { name } => {

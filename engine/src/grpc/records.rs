@@ -32,15 +32,22 @@ impl RecordsService {
 
     fn shard(&self, stream_name: &str, shard_id: &str) -> Result<ShardHandle, Status> {
         check_stream_name("stream_name", stream_name).map_err(status::invalid_argument)?;
-        self.log.shard(stream_name, shard_id).map_err(status::not_found)
+        self.log
+            .shard(stream_name, shard_id)
+            .map_err(status::not_found)
     }
 
     /// The first sequence number a starting position designates.
-    async fn resolve_start(&self, shard: &ShardHandle, start: Option<pb::StartingPosition>) -> Result<u64, Status> {
+    async fn resolve_start(
+        &self,
+        shard: &ShardHandle,
+        start: Option<pb::StartingPosition>,
+    ) -> Result<u64, Status> {
         let start = start.ok_or_else(|| {
             status::invalid_argument(InvalidArgument::new("starting_position", "is required"))
         })?;
-        let kind = pb::ShardIteratorType::try_from(start.r#type).unwrap_or(pb::ShardIteratorType::Unspecified);
+        let kind = pb::ShardIteratorType::try_from(start.r#type)
+            .unwrap_or(pb::ShardIteratorType::Unspecified);
         let head = shard.head_seq_exclusive();
         let sequence_number = |kind: &str| {
             let seq = start.sequence_number.ok_or_else(|| {
@@ -96,14 +103,26 @@ pub async fn read_shard(
 ) -> Result<ReadBatch, Status> {
     if log.read_is_in_memory(shard, from_seq_inclusive) {
         return log
-            .read(shard, from_seq_inclusive, max_records, MAX_GET_RECORDS_BYTES)
+            .read(
+                shard,
+                from_seq_inclusive,
+                max_records,
+                MAX_GET_RECORDS_BYTES,
+            )
             .map_err(status::read);
     }
     let (log, shard) = (log.clone(), shard.clone());
-    tokio::task::spawn_blocking(move || log.read(&shard, from_seq_inclusive, max_records, MAX_GET_RECORDS_BYTES))
-        .await
-        .map_err(|err| Status::internal(format!("read task failed: {err}")))?
-        .map_err(status::read)
+    tokio::task::spawn_blocking(move || {
+        log.read(
+            &shard,
+            from_seq_inclusive,
+            max_records,
+            MAX_GET_RECORDS_BYTES,
+        )
+    })
+    .await
+    .map_err(|err| Status::internal(format!("read task failed: {err}")))?
+    .map_err(status::read)
 }
 
 pub fn record_to_proto(record: &Record) -> pb::Record {
@@ -115,7 +134,8 @@ pub fn record_to_proto(record: &Record) -> pb::Record {
     }
 }
 
-type SubscribeStream = Pin<Box<dyn Stream<Item = Result<pb::SubscribeToShardEvent, Status>> + Send>>;
+type SubscribeStream =
+    Pin<Box<dyn Stream<Item = Result<pb::SubscribeToShardEvent, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl pb::records_server::Records for RecordsService {
@@ -132,7 +152,11 @@ impl pb::records_server::Records for RecordsService {
         };
         let appended = self
             .log
-            .put_record(&request.stream_name, record, request.sequence_number_for_ordering)
+            .put_record(
+                &request.stream_name,
+                record,
+                request.sequence_number_for_ordering,
+            )
             .await
             .map_err(status::append)?;
         Ok(Response::new(pb::PutRecordResponse {
@@ -181,15 +205,20 @@ impl pb::records_server::Records for RecordsService {
     ) -> Result<Response<pb::GetShardIteratorResponse>, Status> {
         let request = request.into_inner();
         let shard = self.shard(&request.stream_name, &request.shard_id)?;
-        let next_seq = self.resolve_start(&shard, request.starting_position).await?;
+        let next_seq = self
+            .resolve_start(&shard, request.starting_position)
+            .await?;
         let position = ShardPosition {
             stream_id: shard.stream_id(),
             stream_name: shard.stream_name().to_string(),
             shard_index: shard.shard_index(),
             next_seq,
         };
-        let shard_iterator = shard_iterator::encode(self.log.iterator_secret(), &position, self.log.now_millis());
-        Ok(Response::new(pb::GetShardIteratorResponse { shard_iterator }))
+        let shard_iterator =
+            shard_iterator::encode(self.log.iterator_secret(), &position, self.log.now_millis());
+        Ok(Response::new(pb::GetShardIteratorResponse {
+            shard_iterator,
+        }))
     }
 
     async fn get_records(
@@ -205,11 +234,15 @@ impl pb::records_server::Records for RecordsService {
             )));
         }
         let now = self.log.now_millis();
-        let position = shard_iterator::decode(self.log.iterator_secret(), &request.shard_iterator, now)
-            .map_err(status::iterator)?;
+        let position =
+            shard_iterator::decode(self.log.iterator_secret(), &request.shard_iterator, now)
+                .map_err(status::iterator)?;
         let shard = self
             .log
-            .shard(&position.stream_name, &eddy_shards::shard_id_of_index(position.shard_index))
+            .shard(
+                &position.stream_name,
+                &eddy_shards::shard_id_of_index(position.shard_index),
+            )
             .map_err(status::not_found)?;
         if shard.stream_id() != position.stream_id {
             return Err(Status::not_found(format!(
@@ -241,7 +274,9 @@ impl pb::records_server::Records for RecordsService {
     ) -> Result<Response<Self::SubscribeToShardStream>, Status> {
         let request = request.into_inner();
         let shard = self.shard(&request.stream_name, &request.shard_id)?;
-        let from_seq = self.resolve_start(&shard, request.starting_position).await?;
+        let from_seq = self
+            .resolve_start(&shard, request.starting_position)
+            .await?;
         let (events_tx, events_rx) = mpsc::channel(SUBSCRIPTION_QUEUE_EVENTS);
         let log = self.log.clone();
         let shutdown = self.shutdown.clone();
@@ -264,7 +299,10 @@ async fn push_records(
     loop {
         if shard.is_deleted() {
             let _ = events_tx
-                .send(Err(Status::not_found(format!("stream `{}` was deleted", shard.stream_name()))))
+                .send(Err(Status::not_found(format!(
+                    "stream `{}` was deleted",
+                    shard.stream_name()
+                ))))
                 .await;
             return;
         }

@@ -70,6 +70,8 @@ pub fn read(err: ReadError) -> Status {
 pub fn iterator(err: IteratorError) -> Status {
     match err {
         IteratorError::Invalid => Status::invalid_argument(format!("`shard_iterator` {err}")),
-        IteratorError::Expired { .. } => Status::failed_precondition(format!("`shard_iterator` {err}")),
+        IteratorError::Expired { .. } => {
+            Status::failed_precondition(format!("`shard_iterator` {err}"))
+        }
     }
 }

@@ -36,7 +36,9 @@ pub fn shard_to_proto(meta: &eddy_shards::ShardMeta) -> pb::Shard {
             ending_sequence_number: meta.ending_seq_opt,
         }),
         parent_shard_id: meta.parent_index_opt.map(eddy_shards::shard_id_of_index),
-        adjacent_parent_shard_id: meta.adjacent_parent_index_opt.map(eddy_shards::shard_id_of_index),
+        adjacent_parent_shard_id: meta
+            .adjacent_parent_index_opt
+            .map(eddy_shards::shard_id_of_index),
         open: meta.is_open(),
     }
 }
@@ -47,7 +49,7 @@ pub fn stream_to_proto(meta: &StreamMeta) -> pb::StreamDescription {
         status: pb::StreamStatus::Active as i32,
         retention_hours: meta.retention_hours,
         created_at_millis: meta.created_at_millis,
-        shards: meta.shards.iter().map(|s| shard_to_proto(s)).collect(),
+        shards: meta.shards.iter().map(shard_to_proto).collect(),
         open_shard_count: meta.open_shard_count(),
     }
 }
@@ -79,7 +81,10 @@ impl pb::streams_server::Streams for StreamsService {
     ) -> Result<Response<pb::DeleteStreamResponse>, Status> {
         let name = request.into_inner().name;
         check_stream_name("name", &name).map_err(status::invalid_argument)?;
-        self.log.delete_stream(&name).await.map_err(status::delete_stream)?;
+        self.log
+            .delete_stream(&name)
+            .await
+            .map_err(status::delete_stream)?;
         Ok(Response::new(pb::DeleteStreamResponse {}))
     }
 
@@ -118,9 +123,12 @@ impl pb::streams_server::Streams for StreamsService {
     ) -> Result<Response<pb::ListShardsResponse>, Status> {
         let request = request.into_inner();
         check_stream_name("stream_name", &request.stream_name).map_err(status::invalid_argument)?;
-        let description = self.log.describe_stream(&request.stream_name).map_err(status::not_found)?;
+        let description = self
+            .log
+            .describe_stream(&request.stream_name)
+            .map_err(status::not_found)?;
         Ok(Response::new(pb::ListShardsResponse {
-            shards: description.meta.shards.iter().map(|s| shard_to_proto(s)).collect(),
+            shards: description.meta.shards.iter().map(shard_to_proto).collect(),
         }))
     }
 }

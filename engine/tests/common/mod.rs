@@ -50,7 +50,10 @@ impl Server {
             match lines.next() {
                 Some(Ok(line)) => {
                     if let Some(rest) = line.strip_prefix("eddy listening grpc=") {
-                        break (rest.split_whitespace().next().unwrap().to_string(), line.clone());
+                        break (
+                            rest.split_whitespace().next().unwrap().to_string(),
+                            line.clone(),
+                        );
                     }
                 }
                 _ => {
@@ -91,7 +94,10 @@ impl Server {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "server did not stop after SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "server did not stop after SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -143,7 +149,12 @@ impl Clients {
             .unwrap()
     }
 
-    pub async fn iterator(&mut self, stream: &str, shard_id: &str, position: pb::StartingPosition) -> Result<String, tonic::Status> {
+    pub async fn iterator(
+        &mut self,
+        stream: &str,
+        shard_id: &str,
+        position: pb::StartingPosition,
+    ) -> Result<String, tonic::Status> {
         Ok(self
             .records
             .get_shard_iterator(pb::GetShardIteratorRequest {
@@ -158,7 +169,10 @@ impl Clients {
 
     /// Every record of a shard from TRIM_HORIZON to the head.
     pub async fn read_all(&mut self, stream: &str, shard_id: &str) -> Vec<pb::Record> {
-        let mut iterator = self.iterator(stream, shard_id, trim_horizon()).await.expect("iterator");
+        let mut iterator = self
+            .iterator(stream, shard_id, trim_horizon())
+            .await
+            .expect("iterator");
         let mut records = Vec::new();
         loop {
             let response = self
@@ -174,7 +188,9 @@ impl Clients {
                 return records;
             }
             records.extend(response.records);
-            iterator = response.next_shard_iterator.expect("open shard has a next iterator");
+            iterator = response
+                .next_shard_iterator
+                .expect("open shard has a next iterator");
         }
     }
 }
