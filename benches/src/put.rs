@@ -80,10 +80,7 @@ pub async fn run(args: PutArgs) -> anyhow::Result<()> {
     let payload = Bytes::from(vec![0xabu8; args.record_size]);
     let mut producers = Vec::new();
     for _ in 0..args.producers {
-        let channel = tonic::transport::Endpoint::from_shared(endpoint.clone())?
-            .tcp_nodelay(true)
-            .connect()
-            .await?;
+        let channel = eddy::grpc::client_endpoint(&endpoint)?.connect().await?;
         let client =
             pb::records_client::RecordsClient::new(channel).max_encoding_message_size(16 << 20);
         producers.push(tokio::spawn(produce(

@@ -2,9 +2,9 @@
 
 use anyhow::{anyhow, Context};
 use eddy_proto::v1 as pb;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
-use crate::grpc::MAX_ENCODING_MESSAGE_BYTES;
+use crate::grpc::{client_endpoint, MAX_ENCODING_MESSAGE_BYTES};
 
 pub struct Clients {
     pub streams: pb::streams_client::StreamsClient<Channel>,
@@ -12,9 +12,8 @@ pub struct Clients {
 }
 
 pub async fn connect(endpoint: &str) -> anyhow::Result<Clients> {
-    let channel = Endpoint::from_shared(endpoint.to_string())
+    let channel = client_endpoint(endpoint)
         .with_context(|| format!("invalid endpoint {endpoint:?}"))?
-        .tcp_nodelay(true)
         .connect()
         .await
         .map_err(|err| anyhow!("cannot reach eddy at {endpoint}: {err} (is `eddy serve` running? set --endpoint or EDDY_ENDPOINT)"))?;

@@ -122,7 +122,7 @@ pub struct Clients {
 
 impl Clients {
     pub async fn connect(endpoint: &str) -> Clients {
-        let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())
+        let channel = eddy::grpc::client_endpoint(endpoint)
             .unwrap()
             .connect()
             .await
