@@ -1,6 +1,26 @@
 //! eddy's functions and triggers: the handler trait, the native and process (Lambda
 //! Runtime API) runtimes, event source mappings and their pollers.
 //!
-//! Depends on `eddy-shards` only; knows nothing of gRPC or HTTP. Empty until the triggers
-//! issue lands: pollers will wait on [`eddy_shards::ShardHandle::subscribe_head`] and read
-//! with [`eddy_shards::Log::read`].
+//! Depends on `eddy-shards` only; knows nothing of gRPC or HTTP. Pollers will wait on
+//! [`eddy_shards::ShardHandle::subscribe_head`] and read with [`eddy_shards::Log::read`].
+//!
+//! Built so far: the shard poller ([`poller`]) with native handlers ([`handler`]),
+//! checkpoints, filters, retries, bisect, ReportBatchItemFailures, maximum record age and
+//! failure destinations. Still to come: the function registry, the process runtime (the
+//! Lambda Runtime API), mapping management and ParallelizationFactor lanes.
+//!
+//! # Invariants
+//! - One batch in flight per (mapping, shard); records reach the function in sequence
+//!   order the first time, and retries repeat them in order.
+//! - The checkpoint only moves past a record once it was delivered, filtered out, sent to
+//!   the failure destination, or discarded and counted: nothing is skipped silently.
+//! - After a restart, delivery resumes from the checkpoint (at-least-once).
+
+pub mod checkpoint;
+pub mod destination;
+pub mod event;
+pub mod filter;
+pub mod handler;
+pub mod mapping;
+pub mod poller;
+pub mod stats;

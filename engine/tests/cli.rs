@@ -230,6 +230,35 @@ fn serve_reads_a_config_file_and_env() {
     );
     assert!(!server.banner.contains("127.0.0.1:1 "), "{}", server.banner);
     ok(eddy(&server, &["stream", "create", "cfg"], None));
+    // EDDY_* variables are read too, and flags beat them.
+    let from_env = Server::start_with_env(
+        &dir.path().join("env-data"),
+        &[],
+        &[("EDDY_DURABILITY", "buffered")],
+    );
+    assert!(
+        from_env.banner.contains("durability=buffered"),
+        "{}",
+        from_env.banner
+    );
+    let flag_wins = Server::start_with_env(
+        &dir.path().join("flag-data"),
+        &["--durability", "fsync"],
+        &[("EDDY_DURABILITY", "buffered")],
+    );
+    assert!(
+        flag_wins.banner.contains("durability=fsync"),
+        "{}",
+        flag_wins.banner
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_eddy"))
+        .args(["serve", "--grpc-addr", "127.0.0.1:0"])
+        .env("EDDY_DATA_DIR", dir.path().join("from-env"))
+        .env("EDDY_DURABILITY", "sideways")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("must be `fsync` or `buffered`"));
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "colour = 1\n").unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_eddy"))

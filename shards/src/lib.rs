@@ -25,6 +25,7 @@
 
 pub mod clock;
 pub mod codec;
+mod documents;
 pub mod error;
 pub mod hash_key;
 pub mod limits;
@@ -37,6 +38,7 @@ mod tail;
 mod writer;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use documents::DocumentWrite;
 pub use error::{
     AppendError, CreateStreamError, DeleteStreamError, InvalidArgument, NotFound, OpenError,
     ReadError, StorageError,

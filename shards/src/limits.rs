@@ -5,6 +5,9 @@ use crate::error::InvalidArgument;
 
 /// Largest record payload (data), in bytes: 1 MiB, as in Kinesis.
 pub const MAX_RECORD_DATA_BYTES: usize = 1024 * 1024;
+/// Largest record eddy writes itself (failure-destination records embedding a failed
+/// batch): 8 MiB, so one 1 MiB record fits after base64 and JSON framing.
+pub const MAX_SYSTEM_RECORD_BYTES: usize = 8 * 1024 * 1024;
 /// Partition keys are 1..=256 Unicode characters.
 pub const MAX_PARTITION_KEY_CHARS: usize = 256;
 /// A PutRecords call carries at most this many entries.

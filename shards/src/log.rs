@@ -14,6 +14,7 @@ use tracing::info;
 
 use crate::clock::{Clock, SystemClock};
 use crate::codec;
+use crate::documents::{self, DocumentWrite};
 use crate::error::{
     AppendError, CreateStreamError, DeleteStreamError, InvalidArgument, NotFound, OpenError,
     ReadError, StorageError,
@@ -316,7 +317,7 @@ impl Log {
         seq_for_ordering: Option<u64>,
     ) -> Result<Appended, AppendError> {
         let stream = self.catalog.get(stream_name)?;
-        let routed = route(&stream, record, "")?;
+        let routed = route(&stream, record, None, limits::MAX_RECORD_DATA_BYTES)?;
         if let Some(ordering) = seq_for_ordering {
             if ordering >= routed.shard.next_seq() {
                 return Err(InvalidArgument::new(
@@ -330,6 +331,23 @@ impl Log {
                 .into());
             }
         }
+        let mut appended = self.submit(stream, vec![routed]).await?;
+        Ok(appended.pop().expect("one record in, one out"))
+    }
+
+    /// Appends one record that eddy itself produces (a failure-destination record that
+    /// embeds a failed batch), which may exceed the 1 MiB client limit up to
+    /// [`limits::MAX_SYSTEM_RECORD_BYTES`].
+    ///
+    /// # Cancel safety
+    /// Dropping the future does not withdraw the record: it may still be written.
+    pub async fn put_system_record(
+        &self,
+        stream_name: &str,
+        record: AppendRecord,
+    ) -> Result<Appended, AppendError> {
+        let stream = self.catalog.get(stream_name)?;
+        let routed = route(&stream, record, None, limits::MAX_SYSTEM_RECORD_BYTES)?;
         let mut appended = self.submit(stream, vec![routed]).await?;
         Ok(appended.pop().expect("one record in, one out"))
     }
@@ -374,7 +392,9 @@ impl Log {
         let routed = records
             .into_iter()
             .enumerate()
-            .map(|(index, record)| route(&stream, record, &format!("records[{index}].")))
+            .map(|(index, record)| {
+                route(&stream, record, Some(index), limits::MAX_RECORD_DATA_BYTES)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         self.submit(stream, routed).await
     }
@@ -564,6 +584,31 @@ impl Log {
         Ok(trimmed)
     }
 
+    /// Applies document writes (definitions and checkpoints of the layers above the log)
+    /// atomically. With `sync`, returns after an fsync; without, the write survives
+    /// `kill -9` but not power loss. Blocking.
+    pub fn write_documents(
+        &self,
+        writes: &[DocumentWrite],
+        sync: bool,
+    ) -> Result<(), StorageError> {
+        documents::write(&self.store, writes, sync)
+    }
+
+    /// One document, if it exists. Blocking.
+    pub fn get_document(
+        &self,
+        namespace: &str,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        documents::get(&self.store, namespace, key)
+    }
+
+    /// Every document of a namespace, as (key, value), in key order. Blocking.
+    pub fn list_documents(&self, namespace: &str) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        documents::list(&self.store, namespace)
+    }
+
     /// Stops the writer until the returned guard is dropped, so that tests can fill its
     /// queue and observe backpressure. Not for production use.
     #[doc(hidden)]
@@ -621,20 +666,38 @@ fn seq_at_timestamp_in(
     Ok(low)
 }
 
+/// Validates one record and finds its shard. `index_opt` is the entry's position in a
+/// PutRecords call, for error messages (`records[3].partition_key`); field names are only
+/// formatted when a check fails.
 fn route(
     stream: &Arc<StreamState>,
     record: AppendRecord,
-    field_prefix: &str,
+    index_opt: Option<usize>,
+    max_data_bytes: usize,
 ) -> Result<RoutedRecord, AppendError> {
-    limits::check_partition_key(
-        &format!("{field_prefix}partition_key"),
-        &record.partition_key,
-    )?;
-    limits::check_record_data(&format!("{field_prefix}data"), record.data.len())?;
+    let field = |name: &str| match index_opt {
+        Some(index) => format!("records[{index}].{name}"),
+        None => name.to_string(),
+    };
+    // A key of 1..=256 bytes has 1..=256 characters: only longer keys need counting.
+    let key_len = record.partition_key.len();
+    if key_len == 0 || key_len > limits::MAX_PARTITION_KEY_CHARS {
+        limits::check_partition_key(&field("partition_key"), &record.partition_key)?;
+    }
+    if record.data.len() > max_data_bytes {
+        return Err(InvalidArgument::new(
+            field("data"),
+            format!(
+                "must be at most {max_data_bytes} bytes, got {}",
+                record.data.len()
+            ),
+        )
+        .into());
+    }
     let hash_key = match &record.explicit_hash_key {
         Some(text) => parse_explicit_hash_key(text).ok_or_else(|| {
             InvalidArgument::new(
-                format!("{field_prefix}explicit_hash_key"),
+                field("explicit_hash_key"),
                 format!(
                     "must be a decimal integer from 0 to 2^128-1 without leading zeros, got {:?}",
                     text.chars().take(50).collect::<String>()
@@ -785,6 +848,48 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err, AppendError::NotFound(NotFound::Stream("nope".into())));
+    }
+
+    #[test]
+    fn documents_are_namespaced_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let put = |namespace: &'static str, key: &str, value: &str| DocumentWrite::Put {
+            namespace,
+            key: key.into(),
+            value: value.as_bytes().to_vec(),
+        };
+        {
+            let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+            log.write_documents(
+                &[
+                    put("functions", "b", "2"),
+                    put("functions", "a", "1"),
+                    put("mappings", "a", "x"),
+                ],
+                true,
+            )
+            .unwrap();
+            log.write_documents(
+                &[DocumentWrite::Delete {
+                    namespace: "mappings",
+                    key: "a".into(),
+                }],
+                false,
+            )
+            .unwrap();
+        }
+        let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+        let functions = log.list_documents("functions").unwrap();
+        assert_eq!(
+            functions,
+            vec![("a".into(), b"1".to_vec()), ("b".into(), b"2".to_vec())]
+        );
+        assert!(log.list_documents("mappings").unwrap().is_empty());
+        assert_eq!(
+            log.get_document("functions", "b").unwrap(),
+            Some(b"2".to_vec())
+        );
+        assert_eq!(log.get_document("functions", "c").unwrap(), None);
     }
 
     #[tokio::test]

@@ -8,6 +8,7 @@
 //! group. Stream creation, deletion and trims go through the same thread, so they are
 //! ordered with appends and never race them.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -67,6 +68,13 @@ pub(crate) enum Command {
     },
 }
 
+/// A shard written by the current group, and where it stood before it.
+struct TouchedShard {
+    shard: Arc<ShardState>,
+    next_seq_before: u64,
+    last_arrival_before: u64,
+}
+
 pub(crate) struct Writer {
     pub store: Arc<Store>,
     pub catalog: Arc<Catalog>,
@@ -118,8 +126,11 @@ impl Writer {
         let now_millis = self.clock.now_millis();
         let mut batch = self.store.batch();
         let mut outcomes: Vec<Option<Vec<Appended>>> = Vec::with_capacity(appends.len());
-        // Shards touched by this group, with their next_seq before it, for rollback.
-        let mut touched: Vec<(Arc<ShardState>, u64, u64)> = Vec::new();
+        // Shards touched by this group, with their positions before it (for rollback), and
+        // for each record the slot of its shard in `touched`.
+        let mut touched: Vec<TouchedShard> = Vec::new();
+        let mut slot_of_shard: HashMap<*const ShardState, usize> = HashMap::new();
+        let mut slots: Vec<usize> = Vec::new();
         let mut released_bytes = 0;
         for append in appends.iter() {
             released_bytes += append.num_bytes;
@@ -130,10 +141,16 @@ impl Writer {
             let mut appended = Vec::with_capacity(append.records.len());
             for record in &append.records {
                 let shard = &record.shard;
+                let slot = *slot_of_shard.entry(Arc::as_ptr(shard)).or_insert_with(|| {
+                    touched.push(TouchedShard {
+                        shard: shard.clone(),
+                        next_seq_before: shard.next_seq(),
+                        last_arrival_before: shard.last_arrival_millis(),
+                    });
+                    touched.len() - 1
+                });
+                slots.push(slot);
                 let seq = shard.next_seq();
-                if !touched.iter().any(|(s, _, _)| Arc::ptr_eq(s, shard)) {
-                    touched.push((shard.clone(), seq, shard.last_arrival_millis()));
-                }
                 let arrival_millis = now_millis.max(shard.last_arrival_millis());
                 codec::encode_record_value(
                     &mut self.value_buf,
@@ -166,30 +183,38 @@ impl Writer {
         };
         if let Err(err) = written {
             error!(%err, "group commit failed; rolling back sequence numbers");
-            for (shard, next_seq, last_arrival) in &touched {
-                shard.set_next_seq(*next_seq);
-                shard.set_last_arrival_millis(*last_arrival);
-                shard.tail.write().reset(*next_seq);
+            for touched in &touched {
+                touched.shard.set_next_seq(touched.next_seq_before);
+                touched
+                    .shard
+                    .set_last_arrival_millis(touched.last_arrival_before);
+                touched.shard.tail.write().reset(touched.next_seq_before);
             }
             for append in appends.drain(..) {
                 let _ = append.reply_tx.send(Err(AppendError::Storage(err.clone())));
             }
             return;
         }
-        // Durable: make the records visible, then wake readers, then acknowledge.
-        for (append, outcome) in appends.iter().zip(&outcomes) {
-            let Some(appended) = outcome else { continue };
-            for (record, at) in append.records.iter().zip(appended) {
-                record.shard.tail.write().push(Record {
-                    seq: at.seq,
-                    arrival_millis: at.arrival_millis,
-                    partition_key: record.partition_key.clone(),
-                    data: record.data.clone(),
-                });
+        // Durable: make the records visible (one lock per shard), then wake readers, then
+        // acknowledge.
+        {
+            let mut tails: Vec<_> = touched.iter().map(|t| t.shard.tail.write()).collect();
+            let mut slots = slots.into_iter();
+            for (append, outcome) in appends.iter().zip(&outcomes) {
+                let Some(appended) = outcome else { continue };
+                for (record, at) in append.records.iter().zip(appended) {
+                    let slot = slots.next().expect("one slot per appended record");
+                    tails[slot].push(Record {
+                        seq: at.seq,
+                        arrival_millis: at.arrival_millis,
+                        partition_key: record.partition_key.clone(),
+                        data: record.data.clone(),
+                    });
+                }
             }
         }
-        for (shard, _, _) in &touched {
-            shard.publish_head(shard.next_seq());
+        for touched in &touched {
+            touched.shard.publish_head(touched.shard.next_seq());
         }
         for (append, outcome) in appends.drain(..).zip(outcomes) {
             let reply = match outcome {

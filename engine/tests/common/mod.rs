@@ -26,6 +26,10 @@ impl Server {
     }
 
     pub fn start_with_args(data_dir: &Path, extra: &[&str]) -> Server {
+        Self::start_with_env(data_dir, extra, &[])
+    }
+
+    pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let log_path = data_dir.with_extension("log");
         let log_file = std::fs::OpenOptions::new()
             .create(true)
@@ -39,6 +43,7 @@ impl Server {
             .args(["--grpc-addr", "127.0.0.1:0"])
             .args(extra)
             .env_remove("EDDY_CONFIG")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))

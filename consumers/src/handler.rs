@@ -1,0 +1,65 @@
+//! What a function is to the pollers: something that takes a batch of one shard's records
+//! and returns an outcome. A failing function is an outcome, never an `Err` or a panic.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use bytes::Bytes;
+use eddy_shards::Record;
+
+use crate::event::EventSource;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A batch of consecutive records of one shard (filtered records left out).
+#[derive(Clone, Debug)]
+pub struct RecordBatch {
+    pub source: EventSource,
+    /// Payloads are shared with the log's tail: no copies.
+    pub records: Vec<Record>,
+}
+
+/// A function's error, as Lambda reports it (`errorType`, `errorMessage`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FunctionError {
+    pub error_type: String,
+    pub message: String,
+}
+
+/// How an invocation ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The function returned; its response body (JSON, possibly empty).
+    Success(Bytes),
+    /// The function failed, crashed or timed out.
+    Failed(FunctionError),
+}
+
+impl Outcome {
+    pub fn failed(error_type: &str, message: impl Into<String>) -> Outcome {
+        Outcome::Failed(FunctionError {
+            error_type: error_type.to_string(),
+            message: message.into(),
+        })
+    }
+}
+
+/// An in-process Rust function, registered through the library API.
+///
+/// Contract: `handle` may be called concurrently for different shards, never twice at
+/// once for the same shard of a mapping; it should return, not panic (a panic is caught
+/// by the poller's task and the batch is retried as a failure).
+pub trait NativeHandler: Send + Sync + 'static {
+    fn handle<'a>(&'a self, batch: &'a RecordBatch) -> BoxFuture<'a, Outcome>;
+}
+
+/// Any `Fn(&RecordBatch) -> Outcome` is a (synchronous) native handler.
+impl<F> NativeHandler for F
+where
+    F: Fn(&RecordBatch) -> Outcome + Send + Sync + 'static,
+{
+    fn handle<'a>(&'a self, batch: &'a RecordBatch) -> BoxFuture<'a, Outcome> {
+        let outcome = self(batch);
+        Box::pin(async move { outcome })
+    }
+}
