@@ -101,6 +101,7 @@ pub async fn run(args: PutArgs) -> anyhow::Result<()> {
         latency.add(&result.latency_micros)?;
     }
     let elapsed = started.elapsed();
+    let writes = server.log.write_stats();
     server.shutdown().await?;
 
     let eddy_rate = records as f64 / elapsed.as_secs_f64();
@@ -121,6 +122,18 @@ pub async fn run(args: PutArgs) -> anyhow::Result<()> {
         latency.value_at_quantile(0.99) as f64 / 1000.0,
         latency.value_at_quantile(0.999) as f64 / 1000.0,
         latency.len()
+    );
+    println!();
+    println!(
+        "group commit: {} records in {} RocksDB writes = {:.1} records per write{}",
+        writes.records_committed,
+        writes.groups_committed,
+        writes.records_committed as f64 / writes.groups_committed.max(1) as f64,
+        if durability == Durability::Fsync {
+            " (one fsync each)"
+        } else {
+            ""
+        }
     );
     if args.no_ceiling {
         return Ok(());

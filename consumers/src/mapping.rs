@@ -157,7 +157,8 @@ mod tests {
 
     #[test]
     fn every_range_is_checked_and_named() {
-        let cases: Vec<(Box<dyn Fn(&mut MappingSpec)>, &str)> = vec![
+        type Change = Box<dyn Fn(&mut MappingSpec)>;
+        let cases: Vec<(Change, &str)> = vec![
             (
                 Box::new(|s| s.batch_size = 0),
                 "`batch_size` must be between 1 and 10000, got 0",

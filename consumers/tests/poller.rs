@@ -14,12 +14,15 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+/// How a test's handler answers a batch, given the call's 1-based number.
+type Respond = Box<dyn Fn(&RecordBatch, usize) -> Outcome + Send + Sync>;
+
 /// Remembers every batch it saw (as sequence numbers and payloads) and answers with
 /// `respond`.
 struct Recorder {
     batches: Mutex<Vec<Vec<(u64, String)>>>,
     seen: Notify,
-    respond: Box<dyn Fn(&RecordBatch, usize) -> Outcome + Send + Sync>,
+    respond: Respond,
 }
 
 impl Recorder {

@@ -45,6 +45,7 @@ pub use error::{
 };
 pub use log::{
     AppendRecord, Appended, Durability, Log, LogConfig, ReadBatch, ShardHandle, StreamDescription,
+    WriteStats,
 };
 pub use record::Record;
 pub use stream::{shard_id_of_index, shard_index_of_id, ShardMeta, StreamMeta};

@@ -25,7 +25,7 @@ use crate::record::Record;
 use crate::shard::{Catalog, ShardState, StreamState};
 use crate::store::Store;
 use crate::stream::{StreamMeta, STREAM_ID_FIRST};
-use crate::writer::{AppendCommand, Command, RoutedRecord, Writer};
+use crate::writer::{AppendCommand, Command, RoutedRecord, WriteCounters, Writer};
 
 /// When an append is acknowledged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -156,8 +156,17 @@ pub struct Log {
     inbox_tx: Mutex<Option<Sender<Command>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     queued_bytes: Arc<AtomicUsize>,
+    counters: Arc<WriteCounters>,
     config: LogConfig,
     iterator_secret: [u8; 32],
+}
+
+/// Group-commit totals since the log was opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// RocksDB writes of records (each one WAL write, and one fsync under `fsync`).
+    pub groups_committed: u64,
+    pub records_committed: u64,
 }
 
 impl Log {
@@ -184,7 +193,9 @@ impl Log {
 
         let (inbox_tx, inbox_rx) = crossbeam_channel::bounded(config.inbox_capacity);
         let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let counters = Arc::new(WriteCounters::default());
         let writer = Writer {
+            counters: counters.clone(),
             store: store.clone(),
             catalog: catalog.clone(),
             clock: config.clock.clone(),
@@ -204,9 +215,18 @@ impl Log {
             inbox_tx: Mutex::new(Some(inbox_tx)),
             writer_thread: Mutex::new(Some(writer_thread)),
             queued_bytes,
+            counters,
             config,
             iterator_secret,
         })
+    }
+
+    /// How many group commits and records the writer has written since open.
+    pub fn write_stats(&self) -> WriteStats {
+        WriteStats {
+            groups_committed: self.counters.groups_committed.load(Ordering::Relaxed),
+            records_committed: self.counters.records_committed.load(Ordering::Relaxed),
+        }
     }
 
     pub fn durability(&self) -> Durability {
@@ -815,6 +835,7 @@ mod tests {
         }
         // 10_000 bytes hold three 3_001-byte requests; the rest are throttled.
         assert_eq!((admitted.len(), rejected), (3, 7));
+        let before = log.write_stats();
         drop(release);
         let mut seqs = Vec::new();
         for task in admitted {
@@ -822,6 +843,10 @@ mod tests {
         }
         seqs.sort_unstable();
         assert_eq!(seqs, vec![0, 1, 2]);
+        // The three producers queued behind the stall share one group commit.
+        let after = log.write_stats();
+        assert_eq!(after.records_committed - before.records_committed, 3);
+        assert_eq!(after.groups_committed - before.groups_committed, 1);
         let shard = log.shard("s", "shardId-000000000000").unwrap();
         let batch = log.read(&shard, 0, 100, usize::MAX).unwrap();
         assert_eq!(batch.records.len(), 3, "throttled requests wrote nothing");

@@ -201,28 +201,9 @@ impl Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hash_key::HashKeyRange;
 
     fn stream(shard_count: u32) -> StreamState {
-        let ranges = HashKeyRange::split_evenly(shard_count);
-        let meta = StreamMeta {
-            id: 1,
-            name: "s".into(),
-            retention_hours: 24,
-            created_at_millis: 0,
-            shards: ranges
-                .into_iter()
-                .enumerate()
-                .map(|(index, hash_key_range)| ShardMeta {
-                    index: index as u32,
-                    hash_key_range,
-                    starting_seq: 0,
-                    ending_seq_opt: None,
-                    parent_index_opt: None,
-                    adjacent_parent_index_opt: None,
-                })
-                .collect(),
-        };
+        let meta = StreamMeta::with_even_shards(1, "s".into(), 24, 0, shard_count);
         let shards = meta
             .shards
             .iter()

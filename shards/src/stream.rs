@@ -59,6 +59,35 @@ pub struct StreamMeta {
 }
 
 impl StreamMeta {
+    /// A new stream whose `shard_count` open shards split the hash-key space evenly.
+    pub fn with_even_shards(
+        id: StreamId,
+        name: String,
+        retention_hours: u32,
+        created_at_millis: u64,
+        shard_count: u32,
+    ) -> Self {
+        let shards = HashKeyRange::split_evenly(shard_count)
+            .into_iter()
+            .enumerate()
+            .map(|(index, hash_key_range)| ShardMeta {
+                index: index as u32,
+                hash_key_range,
+                starting_seq: 0,
+                ending_seq_opt: None,
+                parent_index_opt: None,
+                adjacent_parent_index_opt: None,
+            })
+            .collect();
+        Self {
+            id,
+            name,
+            retention_hours,
+            created_at_millis,
+            shards,
+        }
+    }
+
     pub fn open_shard_count(&self) -> u32 {
         self.shards.iter().filter(|shard| shard.is_open()).count() as u32
     }

@@ -9,7 +9,7 @@
 //! ordered with appends and never race them.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -20,13 +20,12 @@ use tracing::{error, info};
 use crate::clock::Clock;
 use crate::codec;
 use crate::error::{AppendError, CreateStreamError, DeleteStreamError, NotFound, StorageError};
-use crate::hash_key::HashKeyRange;
 use crate::limits::MAX_STREAMS;
 use crate::log::{Appended, Durability};
 use crate::record::Record;
 use crate::shard::{Catalog, ShardState, StreamState};
 use crate::store::Store;
-use crate::stream::{ShardMeta, StreamMeta};
+use crate::stream::StreamMeta;
 
 /// A group stops growing past this many bytes of record data: 16 MiB. Bigger groups
 /// amortise the WAL write and fsync further but delay the first producer of the group.
@@ -68,6 +67,14 @@ pub(crate) enum Command {
     },
 }
 
+/// What group commit has done so far: records per group shows how many producers share
+/// each WAL write (and each fsync under `fsync` durability).
+#[derive(Debug, Default)]
+pub struct WriteCounters {
+    pub groups_committed: AtomicU64,
+    pub records_committed: AtomicU64,
+}
+
 /// A shard written by the current group, and where it stood before it.
 struct TouchedShard {
     shard: Arc<ShardState>,
@@ -82,6 +89,7 @@ pub(crate) struct Writer {
     pub durability: Durability,
     pub tail_max_bytes: usize,
     pub queued_bytes: Arc<AtomicUsize>,
+    pub counters: Arc<WriteCounters>,
     pub next_stream_id: u32,
     pub value_buf: Vec<u8>,
 }
@@ -195,6 +203,14 @@ impl Writer {
             }
             return;
         }
+        if !slots.is_empty() {
+            self.counters
+                .groups_committed
+                .fetch_add(1, Ordering::Relaxed);
+            self.counters
+                .records_committed
+                .fetch_add(slots.len() as u64, Ordering::Relaxed);
+        }
         // Durable: make the records visible (one lock per shard), then wake readers, then
         // acknowledge.
         {
@@ -274,24 +290,13 @@ impl Writer {
                 "stream ids are exhausted".into(),
             ));
         };
-        let meta = StreamMeta {
+        let meta = StreamMeta::with_even_shards(
             id,
             name,
             retention_hours,
-            created_at_millis: self.clock.now_millis(),
-            shards: HashKeyRange::split_evenly(shard_count)
-                .into_iter()
-                .enumerate()
-                .map(|(index, hash_key_range)| ShardMeta {
-                    index: index as u32,
-                    hash_key_range,
-                    starting_seq: 0,
-                    ending_seq_opt: None,
-                    parent_index_opt: None,
-                    adjacent_parent_index_opt: None,
-                })
-                .collect(),
-        };
+            self.clock.now_millis(),
+            shard_count,
+        );
         let encoded = serde_json::to_vec(&meta).expect("stream meta serialises");
         let mut batch = self.store.batch();
         batch.put_meta(&self.store, &codec::stream_meta_key(&meta.name), &encoded);
