@@ -78,6 +78,7 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
             .initial_stream_window_size(grpc::STREAM_WINDOW_BYTES)
             .initial_connection_window_size(grpc::CONNECTION_WINDOW_BYTES)
             .max_frame_size(grpc::MAX_FRAME_BYTES)
+            .max_concurrent_streams(grpc::MAX_CONCURRENT_STREAMS)
             .add_service(health_service)
             .add_service(reflection)
             .add_service(streams)

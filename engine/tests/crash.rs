@@ -41,7 +41,7 @@ async fn acknowledged_records_survive_repeated_sigkill() {
             producers.push(tokio::spawn(produce(c, round, producer, acked, count)));
         }
         // Kill once the producers are well under way (progress, not time).
-        while acked_this_round.load(Ordering::SeqCst) < 2_000 {
+        while acked_this_round.load(Ordering::SeqCst) < 5_000 {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
         server.kill();
@@ -57,7 +57,7 @@ async fn acknowledged_records_survive_repeated_sigkill() {
     let server = Server::start(&data, "fsync");
     let mut c = server.clients().await;
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() >= KILLS * 2_000);
+    assert!(acked.len() >= KILLS * 5_000);
     let mut found = 0;
     for shard in 0..SHARDS {
         let shard_id = format!("shardId-{shard:012}");

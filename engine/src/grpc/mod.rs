@@ -19,6 +19,11 @@ pub const CONNECTION_WINDOW_BYTES: u32 = 32 * 1024 * 1024;
 /// Largest HTTP/2 frame: 1 MiB instead of 16 KiB, so a batch is a few frames, not hundreds.
 pub const MAX_FRAME_BYTES: u32 = 1024 * 1024;
 
+/// Concurrent requests per connection. With the message size limit this bounds what one
+/// connection can make the server hold (256 × 8 MiB at worst); clients past it wait for a
+/// free stream (HTTP/2 backpressure) instead of growing the server's memory.
+pub const MAX_CONCURRENT_STREAMS: u32 = 256;
+
 /// A client endpoint for `url` with eddy's HTTP/2 settings.
 pub fn client_endpoint(url: &str) -> Result<tonic::transport::Endpoint, tonic::transport::Error> {
     Ok(tonic::transport::Endpoint::from_shared(url.to_string())?
