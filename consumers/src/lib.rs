@@ -6,8 +6,9 @@
 //!
 //! Built so far: the shard poller ([`poller`]) with native handlers ([`handler`]),
 //! checkpoints, filters, retries, bisect, ReportBatchItemFailures, maximum record age and
-//! failure destinations. Still to come: the function registry, the process runtime (the
-//! Lambda Runtime API), mapping management and ParallelizationFactor lanes.
+//! failure destinations, and ParallelizationFactor lanes ([`lanes`]: order kept per
+//! partition key). Still to come: the function registry, the process runtime (the Lambda
+//! Runtime API), mapping management, invoke, and their gRPC/CLI in the engine.
 //!
 //! # Invariants
 //! - One batch in flight per (mapping, shard); records reach the function in sequence
@@ -21,6 +22,7 @@ pub mod destination;
 pub mod event;
 pub mod filter;
 pub mod handler;
+pub mod lanes;
 pub mod mapping;
 pub mod poller;
 pub mod stats;

@@ -15,6 +15,7 @@ use std::time::Duration;
 use eddy_shards::limits::MAX_SYSTEM_RECORD_BYTES;
 use eddy_shards::{AppendRecord, Log, ReadBatch, ReadError, Record, ShardHandle, StorageError};
 use thiserror::Error;
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -71,38 +72,16 @@ pub async fn run_shard_poller(
     shard: ShardHandle,
     cancel: CancellationToken,
 ) -> Result<(), PollerError> {
-    let source = EventSource {
-        shard_id: shard.shard_id().to_string(),
-        stream_arn: ctx.stream_arn.clone(),
-        region: ctx.region.clone(),
-        invoke_identity_arn: "arn:aws:iam::000000000000:role/eddy".into(),
-    };
-    let mut next_seq = starting_seq(&ctx, &shard).await?;
+    let source = event_source(&ctx, &shard);
+    let next_seq = starting_seq(&ctx, &shard).await?;
+    if ctx.spec.parallelization_factor > 1 {
+        return crate::lanes::run_lanes(ctx, shard, source, next_seq, cancel).await;
+    }
+    let mut next_seq = next_seq;
     let mut head_rx = shard.subscribe_head();
     loop {
-        // Wait for records: a head notification, not a polling interval.
-        loop {
-            if shard.is_deleted() || cancel.is_cancelled() {
-                return Ok(());
-            }
-            if next_seq < *head_rx.borrow_and_update() {
-                break;
-            }
-            tokio::select! {
-                changed = head_rx.changed() => if changed.is_err() { return Ok(()) },
-                _ = cancel.cancelled() => return Ok(()),
-            }
-        }
-        if ctx.spec.batching_window_secs > 0 {
-            let deadline =
-                Instant::now() + Duration::from_secs(u64::from(ctx.spec.batching_window_secs));
-            while *head_rx.borrow_and_update() - next_seq < u64::from(ctx.spec.batch_size) {
-                tokio::select! {
-                    changed = head_rx.changed() => if changed.is_err() { return Ok(()) },
-                    _ = tokio::time::sleep_until(deadline) => break,
-                    _ = cancel.cancelled() => return Ok(()),
-                }
-            }
+        if !wait_for_records(&ctx, &shard, &mut head_rx, next_seq, &cancel).await {
+            return Ok(());
         }
         let batch = read_batch(&ctx.log, &shard, next_seq, ctx.spec.batch_size as usize).await?;
         let end_seq = batch.next_seq;
@@ -111,12 +90,66 @@ pub async fn run_shard_poller(
             return Ok(()); // cancelled mid-batch: do not checkpoint past it
         }
         next_seq = end_seq;
-        let checkpoints = ctx.checkpoints.clone();
-        let (mapping_id, shard_id) = (ctx.mapping_id.clone(), source.shard_id.clone());
-        tokio::task::spawn_blocking(move || checkpoints.set(&mapping_id, &shard_id, next_seq))
-            .await
-            .map_err(|err| StorageError::Io(format!("checkpoint task failed: {err}")))??;
+        write_checkpoint(&ctx, &source.shard_id, next_seq).await?;
     }
+}
+
+pub(crate) fn event_source(ctx: &MappingContext, shard: &ShardHandle) -> EventSource {
+    EventSource {
+        shard_id: shard.shard_id().to_string(),
+        stream_arn: ctx.stream_arn.clone(),
+        region: ctx.region.clone(),
+        invoke_identity_arn: "arn:aws:iam::000000000000:role/eddy".into(),
+    }
+}
+
+/// Waits until the shard has records at or after `next_seq` — on the head notification,
+/// never a polling interval — then, with a batching window, until BatchSize records are
+/// there or the window ends. Returns `false` when the poller should stop.
+pub(crate) async fn wait_for_records(
+    ctx: &MappingContext,
+    shard: &ShardHandle,
+    head_rx: &mut watch::Receiver<u64>,
+    next_seq: u64,
+    cancel: &CancellationToken,
+) -> bool {
+    loop {
+        if shard.is_deleted() || cancel.is_cancelled() {
+            return false;
+        }
+        if next_seq < *head_rx.borrow_and_update() {
+            break;
+        }
+        tokio::select! {
+            changed = head_rx.changed() => if changed.is_err() { return false },
+            _ = cancel.cancelled() => return false,
+        }
+    }
+    if ctx.spec.batching_window_secs > 0 {
+        let deadline =
+            Instant::now() + Duration::from_secs(u64::from(ctx.spec.batching_window_secs));
+        while *head_rx.borrow_and_update() - next_seq < u64::from(ctx.spec.batch_size) {
+            tokio::select! {
+                changed = head_rx.changed() => if changed.is_err() { return false },
+                _ = tokio::time::sleep_until(deadline) => break,
+                _ = cancel.cancelled() => return false,
+            }
+        }
+    }
+    true
+}
+
+pub(crate) async fn write_checkpoint(
+    ctx: &MappingContext,
+    shard_id: &str,
+    next_seq: u64,
+) -> Result<(), PollerError> {
+    let checkpoints = ctx.checkpoints.clone();
+    let (mapping_id, shard_id) = (ctx.mapping_id.clone(), shard_id.to_string());
+    tokio::task::spawn_blocking(move || checkpoints.set(&mapping_id, &shard_id, next_seq))
+        .await
+        .map_err(|err| StorageError::Io(format!("checkpoint task failed: {err}")))??;
+    Ok(())
 }
 
 /// The checkpoint, or the mapping's starting position resolved and checkpointed at once
@@ -142,7 +175,7 @@ async fn starting_seq(ctx: &Arc<MappingContext>, shard: &ShardHandle) -> Result<
     Ok(seq)
 }
 
-async fn read_batch(
+pub(crate) async fn read_batch(
     log: &Arc<Log>,
     shard: &ShardHandle,
     from: u64,
@@ -158,7 +191,7 @@ async fn read_batch(
         .map_err(PollerError::from)
 }
 
-fn keep_matching(ctx: &MappingContext, records: Vec<Record>) -> Vec<Record> {
+pub(crate) fn keep_matching(ctx: &MappingContext, records: Vec<Record>) -> Vec<Record> {
     if ctx.filters.is_empty() {
         return records;
     }
@@ -175,7 +208,7 @@ fn keep_matching(ctx: &MappingContext, records: Vec<Record>) -> Vec<Record> {
 
 /// Delivers one batch to the end: every record succeeds, or goes to the failure
 /// destination, or is discarded and counted. Returns `false` if cancelled first.
-async fn deliver(
+pub(crate) async fn deliver(
     ctx: &MappingContext,
     source: &EventSource,
     shard: &ShardHandle,

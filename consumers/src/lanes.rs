@@ -1,0 +1,173 @@
+//! ParallelizationFactor > 1: one shard, several batches in flight, order kept per
+//! partition key.
+//!
+//! A reader task reads the shard as the single-lane poller does and hands each record to
+//! lane `hash(partition key) % factor`, so one key always goes to the same lane and stays
+//! in order. Each lane delivers its own batches (with the same retry, bisect and failure
+//! handling). The shard's checkpoint is the lowest sequence number still in flight in any
+//! lane (or the reader's position when none is): it never passes an undelivered record.
+//! The reader stops reading while `factor × BatchSize × 2` records are in flight.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use eddy_shards::hash_key::hash_key_of_partition_key;
+use eddy_shards::{Record, ShardHandle};
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, Notify};
+use tokio_util::sync::CancellationToken;
+
+use crate::event::EventSource;
+use crate::poller::{
+    deliver, keep_matching, read_batch, wait_for_records, write_checkpoint, MappingContext,
+    PollerError,
+};
+
+/// What is in flight: dispatched to a lane but not yet delivered (or given up).
+struct Progress {
+    in_flight: BTreeSet<u64>,
+    /// Everything below this was read (and either dispatched or filtered out).
+    read_until: u64,
+}
+
+struct Shared {
+    progress: Mutex<Progress>,
+    /// Serialises checkpoint writes so that they land in increasing order.
+    written: tokio::sync::Mutex<u64>,
+    lane_done: Notify,
+}
+
+impl Shared {
+    fn safe_checkpoint(&self) -> u64 {
+        let progress = self.progress.lock();
+        progress
+            .in_flight
+            .first()
+            .copied()
+            .unwrap_or(progress.read_until)
+    }
+
+    async fn checkpoint(&self, ctx: &MappingContext, shard_id: &str) -> Result<(), PollerError> {
+        let mut written = self.written.lock().await;
+        let target = self.safe_checkpoint();
+        if target > *written {
+            write_checkpoint(ctx, shard_id, target).await?;
+            *written = target;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) async fn run_lanes(
+    ctx: Arc<MappingContext>,
+    shard: ShardHandle,
+    source: EventSource,
+    start_seq: u64,
+    cancel: CancellationToken,
+) -> Result<(), PollerError> {
+    let factor = ctx.spec.parallelization_factor as usize;
+    let max_in_flight = factor * ctx.spec.batch_size as usize * 2;
+    let shared = Arc::new(Shared {
+        progress: Mutex::new(Progress {
+            in_flight: BTreeSet::new(),
+            read_until: start_seq,
+        }),
+        written: tokio::sync::Mutex::new(start_seq),
+        lane_done: Notify::new(),
+    });
+    // Lanes stop with the reader: on cancellation or when the stream goes away.
+    let lanes_cancel = cancel.child_token();
+    let _stop_lanes = lanes_cancel.clone().drop_guard();
+    let mut lane_txs = Vec::with_capacity(factor);
+    let mut lanes = Vec::with_capacity(factor);
+    for _ in 0..factor {
+        // Unbounded, but the reader admits at most `max_in_flight` records in all.
+        let (lane_tx, lane_rx) = mpsc::unbounded_channel::<Record>();
+        lane_txs.push(lane_tx);
+        lanes.push(tokio::spawn(run_lane(
+            ctx.clone(),
+            shard.clone(),
+            source.clone(),
+            shared.clone(),
+            lane_rx,
+            lanes_cancel.clone(),
+        )));
+    }
+
+    let mut next_seq = start_seq;
+    let mut head_rx = shard.subscribe_head();
+    loop {
+        while shared.progress.lock().in_flight.len() >= max_in_flight {
+            let done = shared.lane_done.notified();
+            if shared.progress.lock().in_flight.len() < max_in_flight {
+                break;
+            }
+            tokio::select! {
+                _ = done => {}
+                _ = cancel.cancelled() => return Ok(()),
+            }
+        }
+        if !wait_for_records(&ctx, &shard, &mut head_rx, next_seq, &cancel).await {
+            return Ok(());
+        }
+        let batch = read_batch(&ctx.log, &shard, next_seq, ctx.spec.batch_size as usize).await?;
+        next_seq = batch.next_seq;
+        let records = keep_matching(&ctx, batch.records);
+        {
+            let mut progress = shared.progress.lock();
+            progress.in_flight.extend(records.iter().map(|r| r.seq));
+            progress.read_until = next_seq;
+        }
+        for record in records {
+            let lane = (hash_key_of_partition_key(&record.partition_key) % factor as u128) as usize;
+            if lane_txs[lane].send(record).is_err() {
+                return Ok(()); // the lane stopped: cancelled
+            }
+        }
+        shared.checkpoint(&ctx, &source.shard_id).await?;
+        if let Some(finished) = lanes.iter_mut().find(|lane| lane.is_finished()) {
+            // A lane only stops on cancellation or a storage error: pass the error on.
+            return finished.await.map_err(|err| {
+                PollerError::Storage(eddy_shards::StorageError::Io(format!(
+                    "lane task failed: {err}"
+                )))
+            })?;
+        }
+    }
+}
+
+async fn run_lane(
+    ctx: Arc<MappingContext>,
+    shard: ShardHandle,
+    source: EventSource,
+    shared: Arc<Shared>,
+    mut lane_rx: mpsc::UnboundedReceiver<Record>,
+    cancel: CancellationToken,
+) -> Result<(), PollerError> {
+    let batch_size = ctx.spec.batch_size as usize;
+    loop {
+        let first = tokio::select! {
+            record = lane_rx.recv() => match record { Some(record) => record, None => return Ok(()) },
+            _ = cancel.cancelled() => return Ok(()),
+        };
+        let mut records = vec![first];
+        while records.len() < batch_size {
+            match lane_rx.try_recv() {
+                Ok(record) => records.push(record),
+                Err(_) => break,
+            }
+        }
+        let seqs: Vec<u64> = records.iter().map(|r| r.seq).collect();
+        if !deliver(&ctx, &source, &shard, records, &cancel).await {
+            return Ok(());
+        }
+        {
+            let mut progress = shared.progress.lock();
+            for seq in seqs {
+                progress.in_flight.remove(&seq);
+            }
+        }
+        shared.lane_done.notify_waiters();
+        shared.checkpoint(&ctx, &source.shard_id).await?;
+    }
+}
