@@ -7,8 +7,10 @@
 //! Built so far: the shard poller ([`poller`]) with native handlers ([`handler`]),
 //! checkpoints, filters, retries, bisect, ReportBatchItemFailures, maximum record age and
 //! failure destinations, and ParallelizationFactor lanes ([`lanes`]: order kept per
-//! partition key). Still to come: the function registry, the process runtime (the Lambda
-//! Runtime API), mapping management, invoke, and their gRPC/CLI in the engine.
+//! partition key), a registry of native functions ([`functions`]) and mapping management
+//! ([`manager`]: persisted, restarted on open, enable/disable/update/delete). Still to
+//! come: the process runtime (the Lambda Runtime API), persisted function definitions,
+//! invoke (sync, async, dry-run), and the gRPC/CLI for all of it in the engine.
 //!
 //! # Invariants
 //! - One batch in flight per (mapping, shard); records reach the function in sequence
@@ -21,8 +23,10 @@ pub mod checkpoint;
 pub mod destination;
 pub mod event;
 pub mod filter;
+pub mod functions;
 pub mod handler;
 pub mod lanes;
+pub mod manager;
 pub mod mapping;
 pub mod poller;
 pub mod stats;
