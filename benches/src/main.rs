@@ -8,6 +8,7 @@
 //! reports eddy's throughput as a ratio of that ceiling.
 
 mod ceiling;
+mod e2e;
 mod put;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +24,8 @@ struct Cli {
 enum Command {
     /// Producers → eddy over gRPC, against raw RocksDB WriteBatch as the ceiling.
     Put(put::PutArgs),
+    /// Producers → stream → mapping → native handler: backlog drain and put→handler latency.
+    E2e(e2e::E2eArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -32,5 +35,6 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::Put(args) => runtime.block_on(put::run(args)),
+        Command::E2e(args) => runtime.block_on(e2e::run(args)),
     }
 }
