@@ -27,6 +27,7 @@ test: setup ## Run the whole test suite (unit, property, end-to-end, crash).
 bench: setup ## Run the benchmarks and print their tables.
 	$(CARGO) run $(PROFILE) -p eddy-benches --bin eddy-bench -- put --producers 8 --record-size 1024 --batch-size 500 --shards 4 --durability buffered
 	$(CARGO) run $(PROFILE) -p eddy-benches --bin eddy-bench -- put --producers 64 --record-size 1024 --batch-size 1 --shards 4 --durability fsync
+	$(CARGO) run $(PROFILE) -p eddy-benches --bin eddy-bench -- e2e --backlog 1000000 --record-size 100 --rate 5000
 
 fmt: ## Format the code.
 	$(CARGO) fmt --all
