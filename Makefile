@@ -18,16 +18,16 @@ setup: ## Install what a fresh Debian/Ubuntu machine lacks (libclang, a C++ comp
 build: setup ## Build the eddy binary and the benchmarks.
 	$(CARGO) build $(PROFILE) --workspace --bins
 
-run: setup ## Build and serve on ./eddy-data, gRPC on 127.0.0.1:50051.
-	$(CARGO) run $(PROFILE) --bin eddy -- serve
+run: build ## Build and serve on ./eddy-data, gRPC on 127.0.0.1:50051.
+	$(CARGO_TARGET_DIR)/release/eddy serve
 
 test: setup ## Run the whole test suite (unit, property, end-to-end, crash).
 	$(CARGO) test $(PROFILE) --workspace --all-targets
 
-bench: setup ## Run the benchmarks and print their tables.
-	$(CARGO) run $(PROFILE) -p eddy-benches --bin eddy-bench -- put --producers 8 --record-size 1024 --batch-size 500 --shards 4 --durability buffered
-	$(CARGO) run $(PROFILE) -p eddy-benches --bin eddy-bench -- put --producers 64 --record-size 1024 --batch-size 1 --shards 4 --durability fsync
-	$(CARGO) run $(PROFILE) -p eddy-benches --bin eddy-bench -- e2e --backlog 1000000 --record-size 100 --rate 5000
+bench: build ## Run the benchmarks and print their tables.
+	$(CARGO_TARGET_DIR)/release/eddy-bench put --producers 8 --record-size 1024 --batch-size 500 --shards 4 --durability buffered
+	$(CARGO_TARGET_DIR)/release/eddy-bench put --producers 64 --record-size 1024 --batch-size 1 --shards 4 --durability fsync
+	$(CARGO_TARGET_DIR)/release/eddy-bench e2e --backlog 1000000 --record-size 100 --rate 5000
 
 fmt: ## Format the code.
 	$(CARGO) fmt --all
