@@ -8,9 +8,10 @@
 //! checkpoints, filters, retries, bisect, ReportBatchItemFailures, maximum record age and
 //! failure destinations, and ParallelizationFactor lanes ([`lanes`]: order kept per
 //! partition key), a registry of native functions ([`functions`]) and mapping management
-//! ([`manager`]: persisted, restarted on open, enable/disable/update/delete). Still to
-//! come: the process runtime (the Lambda Runtime API), persisted function definitions,
-//! invoke (sync, async, dry-run), and the gRPC/CLI for all of it in the engine.
+//! ([`manager`]: persisted, restarted on open, enable/disable/update/delete), and the
+//! Lambda Runtime API endpoint that worker processes talk to ([`runtime_api`]). Still to
+//! come: the worker process pool (spawn, warm pool, timeouts, crashes, logs), persisted
+//! function definitions, invoke (sync, async, dry-run), and the gRPC/CLI for all of it.
 //!
 //! # Invariants
 //! - One batch in flight per (mapping, shard); records reach the function in sequence
@@ -29,4 +30,5 @@ pub mod lanes;
 pub mod manager;
 pub mod mapping;
 pub mod poller;
+pub mod runtime_api;
 pub mod stats;
