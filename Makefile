@@ -5,6 +5,9 @@
 CARGO_TARGET_DIR ?= $(HOME)/.cache/eddy-target
 export CARGO_TARGET_DIR
 CARGO ?= cargo
+# The virtualenv with awslambdaric that the tests run real Lambda handlers with.
+EDDY_VENV ?= $(HOME)/.cache/eddy-venv
+export EDDY_VENV
 PROFILE := --release
 
 .PHONY: help setup build run test bench fmt lint
@@ -22,6 +25,7 @@ run: build ## Build and serve on ./eddy-data, gRPC on 127.0.0.1:50051.
 	$(CARGO_TARGET_DIR)/release/eddy serve
 
 test: setup ## Run the whole test suite (unit, property, end-to-end, crash).
+	@scripts/setup-python.sh
 	$(CARGO) test $(PROFILE) --workspace --all-targets
 
 bench: build ## Run the benchmarks and print their tables.
