@@ -8,10 +8,11 @@
 //! checkpoints, filters, retries, bisect, ReportBatchItemFailures, maximum record age and
 //! failure destinations, and ParallelizationFactor lanes ([`lanes`]: order kept per
 //! partition key), a registry of native functions ([`functions`]) and mapping management
-//! ([`manager`]: persisted, restarted on open, enable/disable/update/delete), and the
-//! Lambda Runtime API endpoint that worker processes talk to ([`runtime_api`]). Still to
-//! come: the worker process pool (spawn, warm pool, timeouts, crashes, logs), persisted
-//! function definitions, invoke (sync, async, dry-run), and the gRPC/CLI for all of it.
+//! ([`manager`]: persisted, restarted on open, enable/disable/update/delete), the Lambda
+//! Runtime API endpoint that worker processes talk to ([`runtime_api`]) and the warm pool
+//! of worker processes ([`process_pool`]). Still to come: idle-worker reaping, process
+//! functions as mapping targets, persisted function definitions, invoke (sync, async,
+//! dry-run), and the gRPC/CLI for all of it in the engine.
 //!
 //! # Invariants
 //! - One batch in flight per (mapping, shard); records reach the function in sequence
@@ -30,5 +31,6 @@ pub mod lanes;
 pub mod manager;
 pub mod mapping;
 pub mod poller;
+pub mod process_pool;
 pub mod runtime_api;
 pub mod stats;

@@ -1,0 +1,181 @@
+//! The `process` runtime: worker processes of a function's command, each with its own
+//! Lambda Runtime API endpoint, so the pool always knows which invocation a worker holds.
+//!
+//! Workers start lazily, up to the function's concurrency, and are kept warm between
+//! invocations. A worker past the timeout is killed (the invocation fails as
+//! `Sandbox.Timedout`) and replaced on demand; a worker that exits while holding an
+//! invocation fails it as `Runtime.ExitError` (or with the init error it reported). Worker
+//! stdout and stderr are appended to the function's log file.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::process::{Child, Command};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::handler::Outcome;
+use crate::runtime_api::RuntimeApi;
+
+/// How to run one function's workers.
+#[derive(Clone, Debug)]
+pub struct ProcessFunction {
+    pub name: String,
+    pub arn: String,
+    /// argv: the program and its arguments.
+    pub command: Vec<String>,
+    pub workdir: PathBuf,
+    /// The `_HANDLER` value, e.g. `app.handler`.
+    pub handler: Option<String>,
+    pub env: Vec<(String, String)>,
+    pub timeout: Duration,
+    pub concurrency: usize,
+    pub memory_mb: u32,
+    pub region: String,
+    pub log_path: PathBuf,
+}
+
+struct Worker {
+    child: Child,
+    api: RuntimeApi,
+}
+
+pub struct ProcessPool {
+    function: ProcessFunction,
+    idle: Mutex<Vec<Worker>>,
+    slots: Semaphore,
+    shutdown: CancellationToken,
+}
+
+impl ProcessPool {
+    pub fn new(function: ProcessFunction, shutdown: CancellationToken) -> Self {
+        let slots = Semaphore::new(function.concurrency.max(1));
+        Self {
+            function,
+            idle: Mutex::new(Vec::new()),
+            slots,
+            shutdown,
+        }
+    }
+
+    /// Workers alive and idle right now.
+    pub fn idle_workers(&self) -> usize {
+        self.idle.lock().len()
+    }
+
+    /// Runs one invocation on a warm worker, or a new one when none is idle (waiting for a
+    /// free slot when `concurrency` workers are busy).
+    pub async fn invoke(&self, request_id: &str, payload: Bytes) -> Outcome {
+        let Ok(_slot) = self.slots.acquire().await else {
+            return Outcome::failed("Runtime.Unavailable", "the function is shutting down");
+        };
+        let mut worker = match self.take_idle() {
+            Some(worker) => worker,
+            None => match self.spawn().await {
+                Ok(worker) => worker,
+                Err(message) => return Outcome::failed("Runtime.StartError", message),
+            },
+        };
+        let timeout = self.function.timeout;
+        let (outcome, keep) = tokio::select! {
+            outcome = worker.api.invoke(request_id, payload, timeout) => {
+                let timed_out = matches!(&outcome, Outcome::Failed(e) if e.error_type == "Sandbox.Timedout");
+                (outcome, !timed_out)
+            }
+            status = worker.child.wait() => {
+                let status = status.map(|s| s.to_string()).unwrap_or_else(|err| err.to_string());
+                let outcome = match worker.api.init_error() {
+                    Some(init) => Outcome::failed(&init.error_type, init.message),
+                    None => Outcome::failed("Runtime.ExitError", format!("the worker process exited ({status}) before answering")),
+                };
+                (outcome, false)
+            }
+        };
+        if keep {
+            self.idle.lock().push(worker);
+        } else {
+            warn!(function = %self.function.name, "replacing a worker that timed out or exited");
+            let _ = worker.child.start_kill();
+            let _ = worker.child.wait().await;
+        }
+        outcome
+    }
+
+    /// An idle worker that is still alive.
+    fn take_idle(&self) -> Option<Worker> {
+        let mut idle = self.idle.lock();
+        while let Some(mut worker) = idle.pop() {
+            if matches!(worker.child.try_wait(), Ok(None)) {
+                return Some(worker);
+            }
+        }
+        None
+    }
+
+    async fn spawn(&self) -> Result<Worker, String> {
+        let function = &self.function;
+        let (program, args) = function
+            .command
+            .split_first()
+            .ok_or_else(|| format!("function `{}` has an empty command", function.name))?;
+        let api = RuntimeApi::start(&function.arn, self.shutdown.child_token())
+            .await
+            .map_err(|err| format!("cannot start the runtime API: {err}"))?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&function.log_path)
+            .map_err(|err| {
+                format!(
+                    "cannot open the function log {}: {err}",
+                    function.log_path.display()
+                )
+            })?;
+        let log_err = log
+            .try_clone()
+            .map_err(|err| format!("cannot share the function log: {err}"))?;
+        let mut command = Command::new(program);
+        command
+            .args(args)
+            .current_dir(&function.workdir)
+            .env("AWS_LAMBDA_RUNTIME_API", api.endpoint())
+            .env("AWS_LAMBDA_FUNCTION_NAME", &function.name)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env(
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                function.memory_mb.to_string(),
+            )
+            .env(
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                format!("/aws/lambda/{}", function.name),
+            )
+            .env(
+                "AWS_LAMBDA_LOG_STREAM_NAME",
+                format!("eddy/{}", std::process::id()),
+            )
+            .env("AWS_REGION", &function.region)
+            .env("AWS_DEFAULT_REGION", &function.region)
+            .env("LAMBDA_TASK_ROOT", &function.workdir)
+            .env("LAMBDA_RUNTIME_DIR", &function.workdir)
+            .envs(function.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log_err))
+            .kill_on_drop(true);
+        if let Some(handler) = &function.handler {
+            command.env("_HANDLER", handler);
+        }
+        let child = command.spawn().map_err(|err| {
+            format!(
+                "cannot start `{program}` for function `{}`: {err}",
+                function.name
+            )
+        })?;
+        info!(function = %function.name, pid = child.id(), "worker started");
+        Ok(Worker { child, api })
+    }
+}
