@@ -158,3 +158,103 @@ async fn an_init_error_fails_the_invocation_with_its_reason() {
     assert!(error.error_type.contains("ImportModuleError"), "{error:?}");
     shutdown.cancel();
 }
+
+/// The issue's end-to-end shape at library level: a stream, a mapping with
+/// ReportBatchItemFailures, and an unchanged Python handler (under awslambdaric) that
+/// appends every record it gets to a file and fails one record once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapping_feeds_a_python_handler_every_record() {
+    use eddy_consumers::functions::FunctionRegistry;
+    use eddy_consumers::manager::MappingManager;
+    use eddy_consumers::mapping::{MappingSpec, StartingPosition};
+    use eddy_consumers::process_pool::ProcessHandler;
+    use eddy_shards::{AppendRecord, Durability, Log, LogConfig};
+
+    const APPENDER: &str = r#"
+import base64, os
+def handler(event, context):
+    failures = []
+    with open(os.environ["OUT_FILE"], "a") as out:
+        for record in event["Records"]:
+            data = base64.b64decode(record["kinesis"]["data"]).decode()
+            marker = os.path.join(os.environ["LAMBDA_TASK_ROOT"], "failed-once")
+            if data == "record-7" and not os.path.exists(marker):
+                open(marker, "w").close()
+                failures.append({"itemIdentifier": record["kinesis"]["sequenceNumber"]})
+                break
+            out.write(data + "\n")
+    return {"batchItemFailures": failures}
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("appender.py"), APPENDER).unwrap();
+    let out_file = dir.path().join("seen.txt");
+    let shutdown = CancellationToken::new();
+    let mut process = function(dir.path(), "appender.handler", Duration::from_secs(30), 1);
+    process
+        .env
+        .push(("OUT_FILE".into(), out_file.to_string_lossy().into_owned()));
+    let pool = Arc::new(ProcessPool::new(process, shutdown.clone()));
+
+    let log = Arc::new(
+        Log::open(
+            &dir.path().join("data"),
+            LogConfig {
+                durability: Durability::Buffered,
+                ..LogConfig::default()
+            },
+        )
+        .unwrap(),
+    );
+    log.create_stream("in", 2, 24).await.unwrap();
+    let records = (0..20)
+        .map(|i| AppendRecord {
+            partition_key: format!("k{}", i % 3),
+            data: Bytes::from(format!("record-{i}")),
+            explicit_hash_key: None,
+        })
+        .collect();
+    log.put_records("in", records).await.unwrap();
+
+    let functions = Arc::new(FunctionRegistry::default());
+    functions.register_native(
+        "appender",
+        Arc::new(ProcessHandler::new(pool)),
+        Duration::from_secs(30),
+    );
+    let manager = MappingManager::open(
+        log.clone(),
+        functions,
+        "us-east-1",
+        "000000000000",
+        shutdown.clone(),
+    )
+    .unwrap();
+    let mut spec = MappingSpec::new("in", "appender", StartingPosition::TrimHorizon);
+    spec.report_batch_item_failures = true;
+    let id = manager.create(spec).unwrap().id;
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let seen = std::fs::read_to_string(&out_file).unwrap_or_default();
+        let mut lines: Vec<&str> = seen.lines().collect();
+        lines.sort_unstable();
+        lines.dedup();
+        if lines.len() == 20 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} records reached the handler: {seen}",
+            lines.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stats = manager.describe(&id).unwrap().stats;
+    assert!(
+        stats.errors >= 1,
+        "the reported item failure counts as an error: {stats:?}"
+    );
+    assert!(dir.path().join("failed-once").exists());
+    manager.shutdown().await;
+    shutdown.cancel();
+}
