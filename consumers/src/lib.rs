@@ -10,7 +10,7 @@
 //! partition key), a registry of native functions ([`functions`]) and mapping management
 //! ([`manager`]: persisted, restarted on open, enable/disable/update/delete), the Lambda
 //! Runtime API endpoint that worker processes talk to ([`runtime_api`]) and the warm pool
-//! of worker processes ([`process_pool`]). Still to come: idle-worker reaping, process
+//! of worker processes ([`process_pool`], idle workers reaped). Still to come: process
 //! functions as mapping targets, persisted function definitions, invoke (sync, async,
 //! dry-run), and the gRPC/CLI for all of it in the engine.
 //!

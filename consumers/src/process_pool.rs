@@ -37,11 +37,14 @@ pub struct ProcessFunction {
     pub memory_mb: u32,
     pub region: String,
     pub log_path: PathBuf,
+    /// Warm workers idle this long are stopped (Lambda reaps idle environments too).
+    pub idle_timeout: Duration,
 }
 
 struct Worker {
     child: Child,
     api: RuntimeApi,
+    idle_since: std::time::Instant,
 }
 
 pub struct ProcessPool {
@@ -52,14 +55,22 @@ pub struct ProcessPool {
 }
 
 impl ProcessPool {
-    pub fn new(function: ProcessFunction, shutdown: CancellationToken) -> Self {
+    /// A pool with no workers yet, and its idle reaper (stops with `shutdown`).
+    pub fn start(function: ProcessFunction, shutdown: CancellationToken) -> std::sync::Arc<Self> {
         let slots = Semaphore::new(function.concurrency.max(1));
-        Self {
+        let pool = std::sync::Arc::new(Self {
             function,
             idle: Mutex::new(Vec::new()),
             slots,
             shutdown,
-        }
+        });
+        // Task: worker-reaper, one per process function; a housekeeping timer, not a
+        // delivery path.
+        tokio::spawn(reap_idle(
+            std::sync::Arc::downgrade(&pool),
+            pool.shutdown.clone(),
+        ));
+        pool
     }
 
     /// Workers alive and idle right now.
@@ -96,6 +107,7 @@ impl ProcessPool {
             }
         };
         if keep {
+            worker.idle_since = std::time::Instant::now();
             self.idle.lock().push(worker);
         } else {
             warn!(function = %self.function.name, "replacing a worker that timed out or exited");
@@ -176,7 +188,40 @@ impl ProcessPool {
             )
         })?;
         info!(function = %function.name, pid = child.id(), "worker started");
-        Ok(Worker { child, api })
+        Ok(Worker {
+            child,
+            api,
+            idle_since: std::time::Instant::now(),
+        })
+    }
+}
+
+async fn reap_idle(pool: std::sync::Weak<ProcessPool>, shutdown: CancellationToken) {
+    loop {
+        let Some(period) = pool
+            .upgrade()
+            .map(|p| (p.function.idle_timeout / 2).max(Duration::from_millis(100)))
+        else {
+            return;
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        let Some(pool) = pool.upgrade() else { return };
+        let expired: Vec<Worker> = {
+            let mut idle = pool.idle.lock();
+            let (expired, warm): (Vec<Worker>, Vec<Worker>) = idle
+                .drain(..)
+                .partition(|w| w.idle_since.elapsed() >= pool.function.idle_timeout);
+            *idle = warm;
+            expired
+        };
+        for mut worker in expired {
+            info!(function = %pool.function.name, pid = worker.child.id(), "stopping an idle worker");
+            let _ = worker.child.start_kill();
+            let _ = worker.child.wait().await;
+        }
     }
 }
 

@@ -59,6 +59,7 @@ fn function(
         memory_mb: 128,
         region: "us-east-1".into(),
         log_path: dir.join("function.log"),
+        idle_timeout: Duration::from_secs(600),
     }
 }
 
@@ -76,10 +77,10 @@ async fn warm_workers_up_to_concurrency_replaced_after_timeouts_and_crashes() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("app.py"), HANDLER).unwrap();
     let shutdown = CancellationToken::new();
-    let pool = Arc::new(ProcessPool::new(
+    let pool = ProcessPool::start(
         function(dir.path(), "app.handler", Duration::from_secs(2), 2),
         shutdown.clone(),
-    ));
+    );
 
     // Four concurrent invocations share at most two workers.
     let calls: Vec<_> = (0..4)
@@ -147,7 +148,7 @@ async fn warm_workers_up_to_concurrency_replaced_after_timeouts_and_crashes() {
 async fn an_init_error_fails_the_invocation_with_its_reason() {
     let dir = tempfile::tempdir().unwrap();
     let shutdown = CancellationToken::new();
-    let pool = ProcessPool::new(
+    let pool = ProcessPool::start(
         function(dir.path(), "missing.handler", Duration::from_secs(10), 1),
         shutdown.clone(),
     );
@@ -193,7 +194,7 @@ def handler(event, context):
     process
         .env
         .push(("OUT_FILE".into(), out_file.to_string_lossy().into_owned()));
-    let pool = Arc::new(ProcessPool::new(process, shutdown.clone()));
+    let pool = ProcessPool::start(process, shutdown.clone());
 
     let log = Arc::new(
         Log::open(
@@ -256,5 +257,36 @@ def handler(event, context):
     );
     assert!(dir.path().join("failed-once").exists());
     manager.shutdown().await;
+    shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_workers_are_reaped_and_started_again_on_demand() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.py"), HANDLER).unwrap();
+    let shutdown = CancellationToken::new();
+    let mut process = function(dir.path(), "app.handler", Duration::from_secs(10), 1);
+    process.idle_timeout = Duration::from_millis(300);
+    let pool = ProcessPool::start(process, shutdown.clone());
+    let first = pid_of(
+        &pool
+            .invoke("req-1", Bytes::from_static(br#"{"n": 1}"#))
+            .await,
+    );
+    assert_eq!(pool.idle_workers(), 1);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while pool.idle_workers() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the idle worker was never reaped"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let second = pid_of(
+        &pool
+            .invoke("req-2", Bytes::from_static(br#"{"n": 2}"#))
+            .await,
+    );
+    assert_ne!(first, second, "a new worker after reaping");
     shutdown.cancel();
 }
