@@ -10,9 +10,9 @@
 //! partition key), a registry of native functions ([`functions`]) and mapping management
 //! ([`manager`]: persisted, restarted on open, enable/disable/update/delete), the Lambda
 //! Runtime API endpoint that worker processes talk to ([`runtime_api`]) and the warm pool
-//! of worker processes ([`process_pool`], idle workers reaped). Still to come: process
-//! functions as mapping targets, persisted function definitions, invoke (sync, async,
-//! dry-run), and the gRPC/CLI for all of it in the engine.
+//! of worker processes ([`process_pool`], idle workers reaped; `ProcessHandler` makes a
+//! process function a mapping target). Still to come: persisted function definitions,
+//! invoke (sync, async, dry-run), and the gRPC/CLI for all of it in the engine.
 //!
 //! # Invariants
 //! - One batch in flight per (mapping, shard); records reach the function in sequence
