@@ -2,7 +2,10 @@
 //! installed by `make test` into `$EDDY_VENV`, default `~/.cache/eddy-venv`) against eddy's
 //! Runtime API endpoint.
 
-use std::path::PathBuf;
+mod common;
+
+use common::venv_python;
+
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -22,21 +25,6 @@ def handler(event, context):
         "remaining_ms": context.get_remaining_time_in_millis(),
     }
 "#;
-
-fn venv_python() -> PathBuf {
-    let venv = std::env::var_os("EDDY_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/eddy-venv")
-        });
-    let python = venv.join("bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run `make test` (scripts/setup-python.sh installs awslambdaric)",
-        python.display()
-    );
-    python
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn awslambdaric_runs_a_python_handler_unchanged() {

@@ -1,7 +1,10 @@
 //! The process runtime: a warm pool of real `awslambdaric` workers running an unchanged
 //! Python handler (installed by `make test`; see tests/awslambdaric.rs).
 
-use std::path::PathBuf;
+mod common;
+
+use common::venv_python;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,21 +23,6 @@ def handler(event, context):
     print("handled", event.get("n"), flush=True)
     return {"pid": os.getpid(), "n": event.get("n")}
 "#;
-
-fn venv_python() -> PathBuf {
-    let venv = std::env::var_os("EDDY_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/eddy-venv")
-        });
-    let python = venv.join("bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run `make test`",
-        python.display()
-    );
-    python
-}
 
 fn function(
     dir: &std::path::Path,
