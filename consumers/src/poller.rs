@@ -181,14 +181,9 @@ pub(crate) async fn read_batch(
     from: u64,
     max_records: usize,
 ) -> Result<ReadBatch, PollerError> {
-    if log.read_is_in_memory(shard, from) {
-        return Ok(log.read(shard, from, max_records, MAX_BATCH_BYTES)?);
-    }
-    let (log, shard) = (log.clone(), shard.clone());
-    tokio::task::spawn_blocking(move || log.read(&shard, from, max_records, MAX_BATCH_BYTES))
-        .await
-        .map_err(|err| StorageError::Io(format!("read task failed: {err}")))?
-        .map_err(PollerError::from)
+    Ok(log
+        .read_async(shard, from, max_records, MAX_BATCH_BYTES)
+        .await?)
 }
 
 pub(crate) fn keep_matching(ctx: &MappingContext, records: Vec<Record>) -> Vec<Record> {

@@ -56,11 +56,17 @@ pub fn check_partition_key(field: &str, key: &str) -> Result<(), InvalidArgument
     Ok(())
 }
 
-pub fn check_record_data(field: &str, data_len: usize) -> Result<(), InvalidArgument> {
-    if data_len > MAX_RECORD_DATA_BYTES {
+/// Record data must be at most `max_bytes`: [`MAX_RECORD_DATA_BYTES`] from clients,
+/// [`MAX_SYSTEM_RECORD_BYTES`] for records eddy writes itself.
+pub fn check_record_data(
+    field: &str,
+    data_len: usize,
+    max_bytes: usize,
+) -> Result<(), InvalidArgument> {
+    if data_len > max_bytes {
         return Err(InvalidArgument::new(
             field,
-            format!("must be at most {MAX_RECORD_DATA_BYTES} bytes, got {data_len}"),
+            format!("must be at most {max_bytes} bytes, got {data_len}"),
         ));
     }
     Ok(())
@@ -116,8 +122,9 @@ mod tests {
 
     #[test]
     fn data_and_retention() {
-        assert!(check_record_data("data", MAX_RECORD_DATA_BYTES).is_ok());
-        let err = check_record_data("data", MAX_RECORD_DATA_BYTES + 1).unwrap_err();
+        assert!(check_record_data("data", MAX_RECORD_DATA_BYTES, MAX_RECORD_DATA_BYTES).is_ok());
+        let err = check_record_data("data", MAX_RECORD_DATA_BYTES + 1, MAX_RECORD_DATA_BYTES)
+            .unwrap_err();
         assert!(err.to_string().contains("1048576"), "{err}");
         assert!(check_retention_hours("retention_hours", 23).is_err());
         assert!(check_retention_hours("retention_hours", 24).is_ok());

@@ -551,6 +551,26 @@ impl Log {
         pos >= state.head_seq_exclusive() || pos >= state.tail.read().first_seq()
     }
 
+    /// [`Log::read`] without blocking the async runtime: in place when the tail holds the
+    /// position, on the blocking pool when it must reach RocksDB.
+    pub async fn read_async(
+        self: &Arc<Self>,
+        shard: &ShardHandle,
+        from_seq_inclusive: u64,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Result<ReadBatch, ReadError> {
+        if self.read_is_in_memory(shard, from_seq_inclusive) {
+            return self.read(shard, from_seq_inclusive, max_records, max_bytes);
+        }
+        let (log, shard) = (self.clone(), shard.clone());
+        tokio::task::spawn_blocking(move || {
+            log.read(&shard, from_seq_inclusive, max_records, max_bytes)
+        })
+        .await
+        .map_err(|err| StorageError::Io(format!("read task failed: {err}")))?
+    }
+
     /// The first sequence number of a shard whose record arrived at or after
     /// `timestamp_millis`, or the head when there is none (as Kinesis's AT_TIMESTAMP).
     /// Blocking: it may probe RocksDB.
@@ -705,14 +725,7 @@ fn route(
         limits::check_partition_key(&field("partition_key"), &record.partition_key)?;
     }
     if record.data.len() > max_data_bytes {
-        return Err(InvalidArgument::new(
-            field("data"),
-            format!(
-                "must be at most {max_data_bytes} bytes, got {}",
-                record.data.len()
-            ),
-        )
-        .into());
+        limits::check_record_data(&field("data"), record.data.len(), max_data_bytes)?;
     }
     let hash_key = match &record.explicit_hash_key {
         Some(text) => parse_explicit_hash_key(text).ok_or_else(|| {

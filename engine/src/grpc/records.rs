@@ -93,35 +93,20 @@ impl RecordsService {
     }
 }
 
-/// Reads without blocking the async runtime: from memory in place, from RocksDB on the
-/// blocking pool.
+/// Reads a shard without blocking the async runtime (see [`Log::read_async`]).
 pub async fn read_shard(
     log: &Arc<Log>,
     shard: &ShardHandle,
     from_seq_inclusive: u64,
     max_records: usize,
 ) -> Result<ReadBatch, Status> {
-    if log.read_is_in_memory(shard, from_seq_inclusive) {
-        return log
-            .read(
-                shard,
-                from_seq_inclusive,
-                max_records,
-                MAX_GET_RECORDS_BYTES,
-            )
-            .map_err(status::read);
-    }
-    let (log, shard) = (log.clone(), shard.clone());
-    tokio::task::spawn_blocking(move || {
-        log.read(
-            &shard,
-            from_seq_inclusive,
-            max_records,
-            MAX_GET_RECORDS_BYTES,
-        )
-    })
+    log.read_async(
+        shard,
+        from_seq_inclusive,
+        max_records,
+        MAX_GET_RECORDS_BYTES,
+    )
     .await
-    .map_err(|err| Status::internal(format!("read task failed: {err}")))?
     .map_err(status::read)
 }
 
