@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use eddy::config::ServeConfig;
-use eddy_consumers::functions::FunctionRegistry;
+use eddy_consumers::functions::{FunctionSettings, Functions};
 use eddy_consumers::handler::{Outcome, RecordBatch};
 use eddy_consumers::manager::MappingManager;
 use eddy_consumers::mapping::{MappingSpec, StartingPosition};
@@ -93,7 +93,11 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
         latency_micros: Mutex::new(Histogram::new(3)?),
         latency_from_send_micros: Mutex::new(Histogram::new(3)?),
     });
-    let functions = Arc::new(FunctionRegistry::default());
+    let functions = Arc::new(Functions::open(
+        log.clone(),
+        FunctionSettings::new(dir.path().join("function-logs")),
+        CancellationToken::new(),
+    )?);
     for (name, measure) in [("drain", false), ("latency", true)] {
         let sink = sink.clone();
         let handler = move |batch: &RecordBatch| {
@@ -103,13 +107,7 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
         functions.register_native(name, Arc::new(handler), Duration::from_secs(30));
     }
     let shutdown = CancellationToken::new();
-    let manager = MappingManager::open(
-        log.clone(),
-        functions,
-        "local",
-        "000000000000",
-        shutdown.clone(),
-    )?;
+    let manager = MappingManager::open(log.clone(), functions, shutdown.clone())?;
     println!(
         "## eddy-bench e2e: shards={} record_size={} durability={}",
         args.shards, args.record_size, args.durability

@@ -13,8 +13,14 @@ use crate::event::EventSource;
 /// Why records went to the failure destination.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FailureCondition {
+    /// A mapping's batch failed MaximumRetryAttempts + 1 times.
     RetryAttemptsExhausted,
+    /// A mapping's records outlived MaximumRecordAgeInSeconds.
     RecordAgeExceeded,
+    /// An asynchronous invocation failed MaximumRetryAttempts + 1 times.
+    RetriesExhausted,
+    /// An asynchronous invocation outlived MaximumEventAgeInSeconds.
+    EventAgeExceeded,
 }
 
 impl FailureCondition {
@@ -22,6 +28,8 @@ impl FailureCondition {
         match self {
             FailureCondition::RetryAttemptsExhausted => "RetryAttemptsExhausted",
             FailureCondition::RecordAgeExceeded => "RecordAgeExceeded",
+            FailureCondition::RetriesExhausted => "RetriesExhausted",
+            FailureCondition::EventAgeExceeded => "EventAgeExceeded",
         }
     }
 }
@@ -88,6 +96,37 @@ pub fn failure_record(
             "data": BASE64.encode(&r.data),
             "approximateArrivalTimestamp": r.arrival_millis as f64 / 1000.0,
         })).collect::<Vec<_>>(),
+    })
+}
+
+/// Lambda's invocation record for an asynchronous (`Event`) invocation that exhausted its
+/// retries (`RetriesExhausted`) or its age (`EventAgeExceeded`), with the request payload.
+pub fn async_failure_record(
+    context: &FailureContext<'_>,
+    request_id: &str,
+    request_payload: &[u8],
+) -> Value {
+    let payload: Value = serde_json::from_slice(request_payload)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(request_payload).into_owned()));
+    json!({
+        "version": "1.0",
+        "timestamp": rfc3339(context.now_millis),
+        "requestContext": {
+            "requestId": request_id,
+            "functionArn": format!("{}:$LATEST", context.function_arn),
+            "condition": context.condition.as_str(),
+            "approximateInvokeCount": context.approximate_invoke_count,
+        },
+        "requestPayload": payload,
+        "responseContext": {
+            "statusCode": 200,
+            "executedVersion": "$LATEST",
+            "functionError": context.function_error,
+        },
+        "responsePayload": {
+            "errorType": context.function_error,
+            "errorMessage": context.error_message,
+        },
     })
 }
 

@@ -1,49 +1,375 @@
-//! The functions the pollers can invoke. For now: native (in-process Rust) handlers
-//! registered through the library API. The process runtime (workers speaking the Lambda
-//! Runtime API) will register here too.
+//! The functions the pollers and Invoke call, by name: process functions (persisted in
+//! the log's documents, run by a [`ProcessPool`] each) and native handlers registered
+//! through the library API (in memory only: their code lives in the embedding program).
+//!
+//! A mapping's handler for a process function looks the function up on every batch, so an
+//! update (new command, environment, timeout) applies from the next batch on, and a
+//! deleted function fails batches with `ResourceNotFoundException` instead of running
+//! stale code.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use eddy_shards::{DocumentWrite, InvalidArgument, Log, StorageError};
 use parking_lot::RwLock;
+use thiserror::Error;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
 
-use crate::handler::NativeHandler;
+use crate::function_spec::{FunctionSpec, Runtime};
+use crate::handler::{BoxFuture, NativeHandler, Outcome, RecordBatch};
+use crate::process_pool::{ProcessFunction, ProcessPool};
 
-/// Lambda's default function timeout.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
+const NAMESPACE: &str = "functions";
+/// How much longer than the function's timeout a poller waits for a process function:
+/// the pool itself kills the worker at the timeout and reports `Sandbox.Timedout`.
+const PROCESS_TIMEOUT_GRACE: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Error)]
+pub enum FunctionError {
+    #[error(transparent)]
+    InvalidArgument(#[from] InvalidArgument),
+    #[error("function `{0}` not found")]
+    NotFound(String),
+    #[error("function `{0}` already exists")]
+    AlreadyExists(String),
+    #[error("function `{0}` is a native function: it is defined by the program that embeds eddy")]
+    Native(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Server-wide settings of the functions.
+#[derive(Clone, Debug)]
+pub struct FunctionSettings {
+    pub region: String,
+    pub account: String,
+    /// Each function's worker output goes to `<log_dir>/<name>.log`.
+    pub log_dir: PathBuf,
+    /// Warm workers idle this long are stopped.
+    pub idle_timeout: Duration,
+}
+
+impl FunctionSettings {
+    /// Region `us-east-1`, account `000000000000`, idle workers kept 10 minutes.
+    pub fn new(log_dir: PathBuf) -> Self {
+        Self {
+            region: "us-east-1".into(),
+            account: "000000000000".into(),
+            log_dir,
+            idle_timeout: Duration::from_secs(600),
+        }
+    }
+}
 
 #[derive(Clone)]
+enum Target {
+    Native(Arc<dyn NativeHandler>),
+    Process(Arc<ProcessPool>),
+}
+
+/// One function as it is now.
+#[derive(Clone)]
 pub struct Function {
-    pub name: String,
-    pub handler: Arc<dyn NativeHandler>,
-    pub timeout: Duration,
+    pub spec: FunctionSpec,
+    pub arn: String,
+    /// How long an invocation may run.
+    timeout: Duration,
+    target: Target,
+}
+
+impl Function {
+    /// How long a poller waits for one batch.
+    pub fn batch_timeout(&self) -> Duration {
+        match self.target {
+            Target::Native(_) => self.timeout,
+            Target::Process(_) => self.timeout + PROCESS_TIMEOUT_GRACE,
+        }
+    }
+
+    /// Warm workers waiting for an invocation (always 0 for native functions).
+    pub fn idle_workers(&self) -> usize {
+        match &self.target {
+            Target::Native(_) => 0,
+            Target::Process(pool) => pool.idle_workers(),
+        }
+    }
+
+    /// One direct invocation (the Invoke API) with a JSON payload. Failures are outcomes.
+    pub async fn invoke(&self, request_id: &str, payload: Bytes) -> Outcome {
+        match &self.target {
+            Target::Process(pool) => pool.invoke(request_id, payload).await,
+            Target::Native(handler) => {
+                let handler = handler.clone();
+                let timeout = self.timeout;
+                // A task of its own, so a panicking handler is a failed invocation.
+                let task = tokio::spawn(async move { handler.invoke(payload).await });
+                match tokio::time::timeout(timeout, task).await {
+                    Ok(Ok(outcome)) => outcome,
+                    Ok(Err(join_error)) => {
+                        Outcome::failed("Runtime.HandlerPanicked", join_error.to_string())
+                    }
+                    Err(_) => Outcome::failed(
+                        "Sandbox.Timedout",
+                        format!("Task timed out after {:.2} seconds", timeout.as_secs_f64()),
+                    ),
+                }
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Table {
+    functions: HashMap<String, Function>,
 }
 
 /// Functions by name.
-#[derive(Default)]
-pub struct FunctionRegistry {
-    functions: RwLock<HashMap<String, Function>>,
+pub struct Functions {
+    log: Arc<Log>,
+    settings: FunctionSettings,
+    table: Arc<RwLock<Table>>,
+    shutdown: CancellationToken,
 }
 
-impl FunctionRegistry {
-    /// Registers (or replaces) an in-process handler under `name`.
+impl Functions {
+    /// Loads the persisted process functions (their workers start on first use).
+    pub fn open(
+        log: Arc<Log>,
+        settings: FunctionSettings,
+        shutdown: CancellationToken,
+    ) -> Result<Self, FunctionError> {
+        std::fs::create_dir_all(&settings.log_dir).map_err(|err| {
+            StorageError::Io(format!(
+                "cannot create the function log directory {}: {err}",
+                settings.log_dir.display()
+            ))
+        })?;
+        let functions = Self {
+            log,
+            settings,
+            table: Arc::default(),
+            shutdown,
+        };
+        for (name, bytes) in functions.log.list_documents(NAMESPACE)? {
+            let spec: FunctionSpec = serde_json::from_slice(&bytes)
+                .map_err(|err| StorageError::Corruption(format!("function {name}: {err}")))?;
+            let function = functions.build(spec);
+            functions.table.write().functions.insert(name, function);
+        }
+        Ok(functions)
+    }
+
+    pub fn settings(&self) -> &FunctionSettings {
+        &self.settings
+    }
+
+    pub fn arn_of(&self, name: &str) -> String {
+        format!(
+            "arn:aws:lambda:{}:{}:function:{}",
+            self.settings.region, self.settings.account, name
+        )
+    }
+
+    /// Where a function's worker output goes.
+    pub fn log_path(&self, name: &str) -> PathBuf {
+        self.settings.log_dir.join(format!("{name}.log"))
+    }
+
+    /// Registers (or replaces) an in-process handler under `name`. Not persisted.
     pub fn register_native(&self, name: &str, handler: Arc<dyn NativeHandler>, timeout: Duration) {
-        self.functions.write().insert(
-            name.to_string(),
-            Function {
-                name: name.to_string(),
-                handler,
-                timeout,
-            },
-        );
+        let mut spec = FunctionSpec::with_runtime(name, Runtime::Native);
+        // Whole seconds for display; `timeout` itself (tests use less than a second) is
+        // what the pollers and Invoke wait.
+        spec.timeout_secs = timeout.as_secs().clamp(1, u32::MAX.into()) as u32;
+        spec.last_modified_millis = self.log.now_millis();
+        let function = Function {
+            arn: self.arn_of(name),
+            spec,
+            timeout,
+            target: Target::Native(handler),
+        };
+        self.table
+            .write()
+            .functions
+            .insert(name.to_string(), function);
+    }
+
+    /// Creates and persists a process function.
+    pub fn create(&self, mut spec: FunctionSpec) -> Result<Function, FunctionError> {
+        if spec.is_native() {
+            return Err(FunctionError::Native(spec.name));
+        }
+        spec.validate()?;
+        if self.get(&spec.name).is_some() {
+            return Err(FunctionError::AlreadyExists(spec.name));
+        }
+        spec.last_modified_millis = self.log.now_millis();
+        self.persist(&spec)?;
+        let function = self.build(spec);
+        self.table
+            .write()
+            .functions
+            .insert(function.spec.name.clone(), function.clone());
+        info!(function = %function.spec.name, "function created");
+        Ok(function)
+    }
+
+    /// Changes a process function's configuration. Warm workers of the old configuration
+    /// finish their invocation and stop; the next invocation starts new ones.
+    pub fn update(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut FunctionSpec),
+    ) -> Result<Function, FunctionError> {
+        let current = self
+            .get(name)
+            .ok_or_else(|| FunctionError::NotFound(name.to_string()))?;
+        if current.spec.is_native() {
+            return Err(FunctionError::Native(name.to_string()));
+        }
+        let mut spec = current.spec;
+        change(&mut spec);
+        if spec.name != name {
+            return Err(InvalidArgument::new("name", "a function cannot be renamed").into());
+        }
+        if spec.is_native() {
+            return Err(FunctionError::Native(name.to_string()));
+        }
+        spec.validate()?;
+        spec.last_modified_millis = self.log.now_millis();
+        self.persist(&spec)?;
+        let function = self.build(spec);
+        self.table
+            .write()
+            .functions
+            .insert(name.to_string(), function.clone());
+        info!(function = %name, "function updated");
+        Ok(function)
+    }
+
+    /// Forgets a function; its idle workers stop, busy ones finish their invocation.
+    pub fn delete(&self, name: &str) -> Result<(), FunctionError> {
+        let function = self
+            .get(name)
+            .ok_or_else(|| FunctionError::NotFound(name.to_string()))?;
+        if !function.spec.is_native() {
+            self.log.write_documents(
+                &[DocumentWrite::Delete {
+                    namespace: NAMESPACE,
+                    key: name.to_string(),
+                }],
+                true,
+            )?;
+        }
+        self.table.write().functions.remove(name);
+        info!(function = %name, "function deleted");
+        Ok(())
     }
 
     pub fn get(&self, name: &str) -> Option<Function> {
-        self.functions.read().get(name).cloned()
+        self.table.read().functions.get(name).cloned()
     }
 
-    pub fn remove(&self, name: &str) -> bool {
-        self.functions.write().remove(name).is_some()
+    /// Every function, by name.
+    pub fn list(&self) -> Vec<Function> {
+        let mut functions: Vec<Function> = self.table.read().functions.values().cloned().collect();
+        functions.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+        functions
+    }
+
+    /// What a mapping invokes for function `name`: the native handler itself (no lookup
+    /// on the hot path), or for a process function a handler that finds the function's
+    /// current pool on each batch.
+    pub fn mapping_handler(&self, name: &str) -> Option<(Arc<dyn NativeHandler>, Duration)> {
+        let function = self.get(name)?;
+        let handler: Arc<dyn NativeHandler> = match &function.target {
+            Target::Native(handler) => handler.clone(),
+            Target::Process(_) => Arc::new(ProcessFunctionHandler {
+                table: self.table.clone(),
+                name: name.to_string(),
+            }),
+        };
+        Some((handler, function.batch_timeout()))
+    }
+
+    fn persist(&self, spec: &FunctionSpec) -> Result<(), FunctionError> {
+        self.log.write_documents(
+            &[DocumentWrite::Put {
+                namespace: NAMESPACE,
+                key: spec.name.clone(),
+                value: serde_json::to_vec(spec).expect("function spec serialises"),
+            }],
+            true,
+        )?;
+        Ok(())
+    }
+
+    fn build(&self, spec: FunctionSpec) -> Function {
+        let arn = self.arn_of(&spec.name);
+        let target = match &spec.runtime {
+            Runtime::Native => unreachable!("native functions are registered, not built"),
+            Runtime::Process {
+                command,
+                workdir,
+                handler,
+            } => Target::Process(ProcessPool::start(
+                ProcessFunction {
+                    name: spec.name.clone(),
+                    arn: arn.clone(),
+                    command: command.clone(),
+                    workdir: workdir.clone(),
+                    handler: handler.clone(),
+                    env: spec.env.clone().into_iter().collect(),
+                    timeout: spec.timeout(),
+                    concurrency: spec.concurrency as usize,
+                    memory_mb: spec.memory_mb,
+                    region: self.settings.region.clone(),
+                    log_path: self.log_path(&spec.name),
+                    idle_timeout: self.settings.idle_timeout,
+                },
+                self.shutdown.child_token(),
+            )),
+        };
+        Function {
+            timeout: spec.timeout(),
+            spec,
+            arn,
+            target,
+        }
+    }
+}
+
+/// A process function as a mapping target, resolved by name on every batch.
+struct ProcessFunctionHandler {
+    table: Arc<RwLock<Table>>,
+    name: String,
+}
+
+impl NativeHandler for ProcessFunctionHandler {
+    fn handle<'a>(&'a self, batch: &'a RecordBatch) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            let pool = match self
+                .table
+                .read()
+                .functions
+                .get(&self.name)
+                .map(|f| &f.target)
+            {
+                Some(Target::Process(pool)) => pool.clone(),
+                _ => {
+                    return Outcome::failed(
+                        "ResourceNotFoundException",
+                        format!("function `{}` was deleted", self.name),
+                    )
+                }
+            };
+            let event = crate::event::encode_kinesis_event(&batch.source, &batch.records);
+            let request_id = crate::ids::new_uuid();
+            pool.invoke(&request_id, Bytes::from(event)).await
+        })
     }
 }

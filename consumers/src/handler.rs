@@ -51,6 +51,19 @@ impl Outcome {
 /// by the poller's task and the batch is retried as a failure).
 pub trait NativeHandler: Send + Sync + 'static {
     fn handle<'a>(&'a self, batch: &'a RecordBatch) -> BoxFuture<'a, Outcome>;
+
+    /// A direct invocation (the Invoke API) with a JSON payload. Handlers written only
+    /// for event source mappings keep the default, which fails the invocation with
+    /// `Runtime.InvalidEntrypoint`, as Lambda reports a handler it cannot call.
+    fn invoke<'a>(&'a self, payload: Bytes) -> BoxFuture<'a, Outcome> {
+        let _ = payload;
+        Box::pin(async {
+            Outcome::failed(
+                "Runtime.InvalidEntrypoint",
+                "this native handler takes event source mapping batches only",
+            )
+        })
+    }
 }
 
 /// Any `Fn(&RecordBatch) -> Outcome` is a (synchronous) native handler.

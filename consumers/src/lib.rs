@@ -24,9 +24,13 @@
 pub mod checkpoint;
 pub mod destination;
 pub mod event;
+pub mod event_queue;
 pub mod filter;
+pub mod function_spec;
 pub mod functions;
 pub mod handler;
+pub mod ids;
+pub mod invoke;
 pub mod lanes;
 pub mod manager;
 pub mod mapping;

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
 use crate::checkpoint::CheckpointStore;
-use crate::functions::FunctionRegistry;
+use crate::functions::Functions;
 use crate::mapping::MappingSpec;
 use crate::poller::{run_shard_poller, MappingContext};
 use crate::stats::{MappingStats, MappingStatsSnapshot};
@@ -59,9 +59,7 @@ struct RunningMapping {
 
 pub struct MappingManager {
     log: Arc<Log>,
-    functions: Arc<FunctionRegistry>,
-    region: String,
-    account: String,
+    functions: Arc<Functions>,
     mappings: Mutex<HashMap<String, RunningMapping>>,
     shutdown: CancellationToken,
 }
@@ -70,16 +68,12 @@ impl MappingManager {
     /// Loads the persisted mappings and starts the enabled ones.
     pub fn open(
         log: Arc<Log>,
-        functions: Arc<FunctionRegistry>,
-        region: &str,
-        account: &str,
+        functions: Arc<Functions>,
         shutdown: CancellationToken,
     ) -> Result<Self, MappingError> {
         let manager = Self {
             log,
             functions,
-            region: region.to_string(),
-            account: account.to_string(),
             mappings: Mutex::new(HashMap::new()),
             shutdown,
         };
@@ -95,7 +89,7 @@ impl MappingManager {
     /// Validates and persists a new mapping, starts it if enabled, and returns its id.
     pub fn create(&self, spec: MappingSpec) -> Result<MappingInfo, MappingError> {
         self.check(&spec)?;
-        let id = new_uuid();
+        let id = crate::ids::new_uuid();
         self.persist(&id, &spec)?;
         let running = self.start(&id, spec)?;
         let info = info_of(&id, &running);
@@ -241,29 +235,27 @@ impl MappingManager {
         let stats = Arc::new(MappingStats::default());
         let cancel = self.shutdown.child_token();
         let mut pollers = Vec::new();
-        let function = self.functions.get(&spec.function);
+        let function = self.functions.mapping_handler(&spec.function);
+        let settings = self.functions.settings();
         if spec.enabled {
             match (function, self.log.shards(&spec.stream)) {
-                (Some(function), Ok(shards)) => {
+                (Some((handler, function_timeout)), Ok(shards)) => {
                     let filters = spec.validate()?;
                     let ctx = Arc::new(MappingContext {
                         log: self.log.clone(),
                         mapping_id: id.to_string(),
                         spec: spec.clone(),
                         filters,
-                        function_arn: format!(
-                            "arn:aws:lambda:{}:{}:function:{}",
-                            self.region, self.account, function.name
-                        ),
-                        function_timeout: function.timeout,
-                        handler: function.handler,
+                        function_arn: self.functions.arn_of(&spec.function),
+                        function_timeout,
+                        handler,
                         checkpoints: CheckpointStore::new(self.log.clone()),
                         stats: stats.clone(),
                         stream_arn: format!(
                             "arn:aws:kinesis:{}:{}:stream/{}",
-                            self.region, self.account, spec.stream
+                            settings.region, settings.account, spec.stream
                         ),
-                        region: self.region.clone(),
+                        region: settings.region.clone(),
                     });
                     for shard in shards {
                         let (ctx, cancel, id) = (ctx.clone(), cancel.clone(), id.to_string());
@@ -309,20 +301,4 @@ fn info_of(id: &str, running: &RunningMapping) -> MappingInfo {
         },
         stats: running.stats.snapshot(),
     }
-}
-
-/// A random (version 4) UUID, as Lambda gives mappings.
-fn new_uuid() -> String {
-    let mut bytes = rand::random::<[u8; 16]>();
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
 }

@@ -224,28 +224,3 @@ async fn reap_idle(pool: std::sync::Weak<ProcessPool>, shutdown: CancellationTok
         }
     }
 }
-
-/// A process function as a mapping target: each batch becomes Lambda's Kinesis event
-/// JSON and goes to a worker of the pool.
-pub struct ProcessHandler {
-    pool: std::sync::Arc<ProcessPool>,
-}
-
-impl ProcessHandler {
-    pub fn new(pool: std::sync::Arc<ProcessPool>) -> Self {
-        Self { pool }
-    }
-}
-
-impl crate::handler::NativeHandler for ProcessHandler {
-    fn handle<'a>(
-        &'a self,
-        batch: &'a crate::handler::RecordBatch,
-    ) -> crate::handler::BoxFuture<'a, Outcome> {
-        Box::pin(async move {
-            let event = crate::event::encode_kinesis_event(&batch.source, &batch.records);
-            let request_id = format!("{:032x}", rand::random::<u128>());
-            self.pool.invoke(&request_id, Bytes::from(event)).await
-        })
-    }
-}

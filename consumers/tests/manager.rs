@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use eddy_consumers::checkpoint::CheckpointStore;
-use eddy_consumers::functions::FunctionRegistry;
+use eddy_consumers::functions::{FunctionSettings, Functions};
 use eddy_consumers::handler::{Outcome, RecordBatch};
 use eddy_consumers::manager::{MappingError, MappingManager, MappingState};
 use eddy_consumers::mapping::{MappingSpec, StartingPosition};
@@ -16,8 +16,10 @@ use tokio_util::sync::CancellationToken;
 
 type Seen = Arc<Mutex<Vec<String>>>;
 
-fn registry(seen: &Seen) -> Arc<FunctionRegistry> {
-    let registry = Arc::new(FunctionRegistry::default());
+fn registry(log: &Arc<Log>, seen: &Seen) -> Arc<Functions> {
+    let settings = FunctionSettings::new(std::env::temp_dir().join("eddy-manager-test-logs"));
+    let registry =
+        Arc::new(Functions::open(log.clone(), settings, CancellationToken::new()).unwrap());
     let seen = seen.clone();
     let handler = move |batch: &RecordBatch| {
         seen.lock().extend(
@@ -71,14 +73,8 @@ async fn mappings_run_pause_resume_survive_a_restart_and_go_away() {
     let log = open_log(dir.path());
     log.create_stream("in", 3, 24).await.unwrap();
     put(&log, &["a", "b", "c"]).await;
-    let manager = MappingManager::open(
-        log.clone(),
-        registry(&seen),
-        "us-east-1",
-        "000000000000",
-        CancellationToken::new(),
-    )
-    .unwrap();
+    let manager =
+        MappingManager::open(log.clone(), registry(&log, &seen), CancellationToken::new()).unwrap();
     let created = manager
         .create(MappingSpec::new(
             "in",
@@ -113,14 +109,8 @@ async fn mappings_run_pause_resume_survive_a_restart_and_go_away() {
     drop(log);
     let log = open_log(dir.path());
     put(&log, &["f"]).await;
-    let manager = MappingManager::open(
-        log.clone(),
-        registry(&seen),
-        "us-east-1",
-        "000000000000",
-        CancellationToken::new(),
-    )
-    .unwrap();
+    let manager =
+        MappingManager::open(log.clone(), registry(&log, &seen), CancellationToken::new()).unwrap();
     assert_eq!(manager.list().len(), 1);
     wait_until("the record put before the restart", || {
         seen.lock().len() == 6
@@ -167,14 +157,8 @@ async fn bad_mappings_are_rejected_and_nothing_is_stored() {
     let seen: Seen = Arc::default();
     let log = open_log(dir.path());
     log.create_stream("in", 1, 24).await.unwrap();
-    let manager = MappingManager::open(
-        log.clone(),
-        registry(&seen),
-        "us-east-1",
-        "000000000000",
-        CancellationToken::new(),
-    )
-    .unwrap();
+    let manager =
+        MappingManager::open(log.clone(), registry(&log, &seen), CancellationToken::new()).unwrap();
     let spec = || MappingSpec::new("in", "collect", StartingPosition::Latest);
     let cases: Vec<(MappingSpec, &str)> = vec![
         (

@@ -153,10 +153,10 @@ async fn an_init_error_fails_the_invocation_with_its_reason() {
 /// appends every record it gets to a file and fails one record once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mapping_feeds_a_python_handler_every_record() {
-    use eddy_consumers::functions::FunctionRegistry;
+    use eddy_consumers::function_spec::{FunctionSpec, Runtime};
+    use eddy_consumers::functions::{FunctionSettings, Functions};
     use eddy_consumers::manager::MappingManager;
     use eddy_consumers::mapping::{MappingSpec, StartingPosition};
-    use eddy_consumers::process_pool::ProcessHandler;
     use eddy_shards::{AppendRecord, Durability, Log, LogConfig};
 
     const APPENDER: &str = r#"
@@ -178,11 +178,6 @@ def handler(event, context):
     std::fs::write(dir.path().join("appender.py"), APPENDER).unwrap();
     let out_file = dir.path().join("seen.txt");
     let shutdown = CancellationToken::new();
-    let mut process = function(dir.path(), "appender.handler", Duration::from_secs(30), 1);
-    process
-        .env
-        .push(("OUT_FILE".into(), out_file.to_string_lossy().into_owned()));
-    let pool = ProcessPool::start(process, shutdown.clone());
 
     let log = Arc::new(
         Log::open(
@@ -204,20 +199,38 @@ def handler(event, context):
         .collect();
     log.put_records("in", records).await.unwrap();
 
-    let functions = Arc::new(FunctionRegistry::default());
-    functions.register_native(
-        "appender",
-        Arc::new(ProcessHandler::new(pool)),
-        Duration::from_secs(30),
+    let functions = Arc::new(
+        Functions::open(
+            log.clone(),
+            FunctionSettings::new(dir.path().join("logs")),
+            shutdown.clone(),
+        )
+        .unwrap(),
     );
-    let manager = MappingManager::open(
-        log.clone(),
-        functions,
-        "us-east-1",
-        "000000000000",
-        shutdown.clone(),
-    )
-    .unwrap();
+    let mut appender = FunctionSpec::with_runtime(
+        "appender",
+        Runtime::Process {
+            command: vec![
+                venv_python().to_string_lossy().into_owned(),
+                "-m".into(),
+                "awslambdaric".into(),
+                "appender.handler".into(),
+            ],
+            workdir: dir.path().to_path_buf(),
+            handler: Some("appender.handler".into()),
+        },
+    );
+    appender.timeout_secs = 30;
+    appender.concurrency = 1;
+    appender
+        .env
+        .insert("OUT_FILE".into(), out_file.to_string_lossy().into_owned());
+    appender.env.insert(
+        "PYTHONPATH".into(),
+        dir.path().to_string_lossy().into_owned(),
+    );
+    functions.create(appender).unwrap();
+    let manager = MappingManager::open(log.clone(), functions, shutdown.clone()).unwrap();
     let mut spec = MappingSpec::new("in", "appender", StartingPosition::TrimHorizon);
     spec.report_batch_item_failures = true;
     let id = manager.create(spec).unwrap().id;

@@ -1,0 +1,405 @@
+//! Asynchronous (`Event`) invocations: a durable queue in the log's documents, and the
+//! dispatcher that runs them.
+//!
+//! An event is written to RocksDB before `enqueue` returns (synced under fsync
+//! durability), so an accepted event survives `kill -9` and restarts. The dispatcher runs
+//! due events, at most [`MAX_IN_FLIGHT`] at once (each function's pool also caps its
+//! workers). A failed event is retried after `first_retry_delay`, then twice that, up to
+//! the function's MaximumRetryAttempts, and never past MaximumEventAgeInSeconds; then
+//! Lambda's invocation record, with the payload, goes to the function's on-failure stream.
+//! An event is deleted only after it succeeded or reached its destination; an event whose
+//! function or destination is gone is dropped with an error log and a counter, never
+//! silently. Delivery is at-least-once: an event running at a crash runs again.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use eddy_shards::{AppendRecord, DocumentWrite, Durability, Log, StorageError};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::destination::{async_failure_record, FailureCondition, FailureContext};
+use crate::functions::Functions;
+use crate::handler::Outcome;
+
+const NAMESPACE: &str = "invoke_events";
+/// Events running at once across all functions.
+pub const MAX_IN_FLIGHT: usize = 64;
+
+/// Bounds of the queue: past them `enqueue` answers `Throttled` (Lambda's
+/// `TooManyRequestsException`) instead of growing.
+#[derive(Clone, Debug)]
+pub struct QueueSettings {
+    pub max_events: usize,
+    pub max_payload_bytes: usize,
+    /// Delay before the first retry; the second waits twice as long. Lambda waits 1 and
+    /// 2 minutes.
+    pub first_retry_delay: Duration,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        Self {
+            max_events: 100_000,
+            max_payload_bytes: 256 * 1024 * 1024,
+            first_retry_delay: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum EnqueueError {
+    #[error("the asynchronous invocation queue is full ({0}); retry later")]
+    Throttled(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// What is stored per event.
+#[derive(Serialize, Deserialize)]
+struct StoredEvent {
+    request_id: String,
+    function: String,
+    enqueued_at_millis: u64,
+    /// Invocations made so far.
+    attempts: u32,
+    /// The JSON payload, as text.
+    payload: String,
+}
+
+/// What the dispatcher keeps in memory per event (the payload stays on disk).
+#[derive(Clone)]
+struct Pending {
+    key: String,
+    payload_bytes: usize,
+}
+
+#[derive(Default)]
+struct State {
+    next_id: u64,
+    /// Due time (ms) and id → event.
+    due: BTreeMap<(u64, u64), Pending>,
+    in_flight: usize,
+    queued_payload_bytes: usize,
+}
+
+/// Counters for operators.
+#[derive(Debug, Default)]
+pub struct QueueStats {
+    pub succeeded: AtomicU64,
+    pub retried: AtomicU64,
+    pub sent_to_destination: AtomicU64,
+    /// Events given up with nowhere to send them (no destination, function deleted):
+    /// each is logged with its request id.
+    pub dropped: AtomicU64,
+}
+
+pub struct EventQueue {
+    log: Arc<Log>,
+    functions: Arc<Functions>,
+    settings: QueueSettings,
+    state: Mutex<State>,
+    wake: Notify,
+    pub stats: QueueStats,
+}
+
+impl EventQueue {
+    /// Loads the events left by the last run; they are due at once.
+    pub fn open(
+        log: Arc<Log>,
+        functions: Arc<Functions>,
+        settings: QueueSettings,
+    ) -> Result<Arc<Self>, StorageError> {
+        let mut state = State::default();
+        for (key, bytes) in log.list_documents(NAMESPACE)? {
+            let id: u64 = key
+                .parse()
+                .map_err(|_| StorageError::Corruption(format!("invoke event key {key:?}")))?;
+            let event: StoredEvent = serde_json::from_slice(&bytes)
+                .map_err(|err| StorageError::Corruption(format!("invoke event {key}: {err}")))?;
+            state.next_id = state.next_id.max(id + 1);
+            state.queued_payload_bytes += event.payload.len();
+            state.due.insert(
+                (0, id),
+                Pending {
+                    key,
+                    payload_bytes: event.payload.len(),
+                },
+            );
+        }
+        if !state.due.is_empty() {
+            info!(events = state.due.len(), "asynchronous invocations resumed");
+        }
+        Ok(Arc::new(Self {
+            log,
+            functions,
+            settings,
+            state: Mutex::new(state),
+            wake: Notify::new(),
+            stats: QueueStats::default(),
+        }))
+    }
+
+    /// Events waiting or running.
+    pub fn len(&self) -> usize {
+        let state = self.state.lock();
+        state.due.len() + state.in_flight
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Queues one invocation of `function` durably; returns once it is stored.
+    /// The caller checked the function and the payload.
+    pub async fn enqueue(
+        &self,
+        function: &str,
+        request_id: &str,
+        payload: &[u8],
+    ) -> Result<(), EnqueueError> {
+        let payload = String::from_utf8_lossy(payload).into_owned();
+        let id = {
+            let mut state = self.state.lock();
+            let events = state.due.len() + state.in_flight;
+            if events >= self.settings.max_events {
+                return Err(EnqueueError::Throttled(format!(
+                    "{events} events, the limit is {}",
+                    self.settings.max_events
+                )));
+            }
+            if state.queued_payload_bytes + payload.len() > self.settings.max_payload_bytes {
+                return Err(EnqueueError::Throttled(format!(
+                    "{} bytes of payloads, the limit is {}",
+                    state.queued_payload_bytes, self.settings.max_payload_bytes
+                )));
+            }
+            state.queued_payload_bytes += payload.len();
+            state.next_id += 1;
+            state.next_id - 1
+        };
+        let key = format!("{id:020}");
+        let payload_bytes = payload.len();
+        let event = StoredEvent {
+            request_id: request_id.to_string(),
+            function: function.to_string(),
+            enqueued_at_millis: self.log.now_millis(),
+            attempts: 0,
+            payload,
+        };
+        let written = self.store(key.clone(), &event).await;
+        let mut state = self.state.lock();
+        if let Err(err) = written {
+            state.queued_payload_bytes -= payload_bytes;
+            return Err(err.into());
+        }
+        state.due.insert((0, id), Pending { key, payload_bytes });
+        drop(state);
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Runs due events until `cancel` fires. Events running then are left stored and
+    /// run again after a restart.
+    pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
+        loop {
+            let next_due_millis = self.start_due_events();
+            let sleep = match next_due_millis {
+                Some(due) => Duration::from_millis(due.saturating_sub(self.log.now_millis())),
+                // Nothing waits: sleep until an enqueue or a finished event wakes us.
+                None => Duration::from_secs(3600),
+            };
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(sleep) => {}
+                _ = cancel.cancelled() => return,
+            }
+        }
+    }
+
+    /// Starts every due event there is room for; returns when the next one is due.
+    fn start_due_events(self: &Arc<Self>) -> Option<u64> {
+        let now = self.log.now_millis();
+        loop {
+            let mut state = self.state.lock();
+            let first = state.due.keys().next().copied()?;
+            if first.0 > now {
+                return Some(first.0);
+            }
+            if state.in_flight >= MAX_IN_FLIGHT {
+                // A finishing event wakes the dispatcher.
+                return None;
+            }
+            let pending = state.due.remove(&first).expect("first key exists");
+            state.in_flight += 1;
+            drop(state);
+            let queue = self.clone();
+            // Task: invoke-event, one per running asynchronous invocation.
+            tokio::spawn(async move {
+                let id = first.1;
+                let requeue = match queue.attempt(&pending).await {
+                    Ok(requeue) => requeue,
+                    Err(err) => {
+                        // Storage failed: keep the event in memory and try again later.
+                        error!(event = %pending.key, %err, "asynchronous invocation could not be stored");
+                        Some(queue.log.now_millis() + 1000)
+                    }
+                };
+                let mut state = queue.state.lock();
+                state.in_flight -= 1;
+                match requeue {
+                    Some(due) => {
+                        state.due.insert((due, id), pending);
+                    }
+                    None => state.queued_payload_bytes -= pending.payload_bytes,
+                }
+                drop(state);
+                queue.wake.notify_one();
+            });
+        }
+    }
+
+    /// Runs one event once. Returns when to run it again, or `None` when it is done
+    /// (succeeded, sent to its destination or dropped) and deleted.
+    async fn attempt(&self, pending: &Pending) -> Result<Option<u64>, StorageError> {
+        let Some(bytes) = self.log.get_document(NAMESPACE, &pending.key)? else {
+            return Ok(None);
+        };
+        let mut event: StoredEvent = serde_json::from_slice(&bytes).map_err(|err| {
+            StorageError::Corruption(format!("invoke event {}: {err}", pending.key))
+        })?;
+        let Some(function) = self.functions.get(&event.function) else {
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            error!(request_id = %event.request_id, function = %event.function,
+                "asynchronous invocation dropped: its function was deleted");
+            self.delete(&pending.key).await?;
+            return Ok(None);
+        };
+        let config = &function.spec.async_invoke;
+        let now = self.log.now_millis();
+        let max_age_millis = u64::from(config.max_event_age_secs) * 1000;
+        let (condition, error) = if now.saturating_sub(event.enqueued_at_millis) > max_age_millis {
+            (
+                FailureCondition::EventAgeExceeded,
+                crate::handler::FunctionError {
+                    error_type: "EventAgeExceeded".into(),
+                    message: format!(
+                        "the event is older than MaximumEventAgeInSeconds ({})",
+                        config.max_event_age_secs
+                    ),
+                },
+            )
+        } else {
+            let outcome = function
+                .invoke(
+                    &event.request_id,
+                    Bytes::from(event.payload.clone().into_bytes()),
+                )
+                .await;
+            event.attempts += 1;
+            match outcome {
+                Outcome::Success(_) => {
+                    self.stats.succeeded.fetch_add(1, Ordering::Relaxed);
+                    self.delete(&pending.key).await?;
+                    return Ok(None);
+                }
+                Outcome::Failed(error) if event.attempts <= config.max_retries => {
+                    self.stats.retried.fetch_add(1, Ordering::Relaxed);
+                    warn!(request_id = %event.request_id, function = %event.function,
+                        attempt = event.attempts, error_type = %error.error_type,
+                        "asynchronous invocation failed; will retry");
+                    self.store(pending.key.clone(), &event).await?;
+                    let delay =
+                        self.settings.first_retry_delay * (1 << (event.attempts - 1).min(8));
+                    return Ok(Some(self.log.now_millis() + delay.as_millis() as u64));
+                }
+                Outcome::Failed(error) => (FailureCondition::RetriesExhausted, error),
+            }
+        };
+        self.give_up(&function, &event, condition, &error).await;
+        self.delete(&pending.key).await?;
+        Ok(None)
+    }
+
+    /// Sends a failed event to the function's on-failure stream, or drops it with a log.
+    async fn give_up(
+        &self,
+        function: &crate::functions::Function,
+        event: &StoredEvent,
+        condition: FailureCondition,
+        error: &crate::handler::FunctionError,
+    ) {
+        let Some(stream) = &function.spec.async_invoke.on_failure_stream else {
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            error!(request_id = %event.request_id, function = %event.function,
+                condition = condition.as_str(), error_type = %error.error_type,
+                "asynchronous invocation failed for good and the function has no on-failure destination");
+            return;
+        };
+        let context = FailureContext {
+            function_arn: &function.arn,
+            condition,
+            approximate_invoke_count: event.attempts,
+            function_error: &error.error_type,
+            error_message: &error.message,
+            now_millis: self.log.now_millis(),
+        };
+        let record = async_failure_record(&context, &event.request_id, event.payload.as_bytes());
+        let appended = self
+            .log
+            .put_system_record(
+                stream,
+                AppendRecord {
+                    partition_key: event.request_id.clone(),
+                    data: Bytes::from(serde_json::to_vec(&record).expect("json serialises")),
+                    explicit_hash_key: None,
+                },
+            )
+            .await;
+        match appended {
+            Ok(_) => {
+                self.stats
+                    .sent_to_destination
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            Err(err) => {
+                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                error!(request_id = %event.request_id, function = %event.function, %stream, %err,
+                    "asynchronous invocation failed for good and its on-failure destination refused it");
+            }
+        }
+    }
+
+    async fn store(&self, key: String, event: &StoredEvent) -> Result<(), StorageError> {
+        let value = serde_json::to_vec(event).expect("event serialises");
+        self.write(DocumentWrite::Put {
+            namespace: NAMESPACE,
+            key,
+            value,
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.write(DocumentWrite::Delete {
+            namespace: NAMESPACE,
+            key: key.to_string(),
+        })
+        .await
+    }
+
+    async fn write(&self, write: DocumentWrite) -> Result<(), StorageError> {
+        let log = self.log.clone();
+        let sync = log.durability() == Durability::Fsync;
+        tokio::task::spawn_blocking(move || log.write_documents(&[write], sync))
+            .await
+            .map_err(|err| StorageError::Io(format!("document write task failed: {err}")))?
+    }
+}
