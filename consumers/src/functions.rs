@@ -29,7 +29,7 @@ const NAMESPACE: &str = "functions";
 const PROCESS_TIMEOUT_GRACE: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Error)]
-pub enum FunctionError {
+pub enum FunctionConfigError {
     #[error(transparent)]
     InvalidArgument(#[from] InvalidArgument),
     #[error("function `{0}` not found")]
@@ -141,7 +141,7 @@ impl Functions {
         log: Arc<Log>,
         settings: FunctionSettings,
         shutdown: CancellationToken,
-    ) -> Result<Self, FunctionError> {
+    ) -> Result<Self, FunctionConfigError> {
         std::fs::create_dir_all(&settings.log_dir).map_err(|err| {
             StorageError::Io(format!(
                 "cannot create the function log directory {}: {err}",
@@ -199,13 +199,13 @@ impl Functions {
     }
 
     /// Creates and persists a process function.
-    pub fn create(&self, mut spec: FunctionSpec) -> Result<Function, FunctionError> {
+    pub fn create(&self, mut spec: FunctionSpec) -> Result<Function, FunctionConfigError> {
         if spec.is_native() {
-            return Err(FunctionError::Native(spec.name));
+            return Err(FunctionConfigError::Native(spec.name));
         }
         spec.validate()?;
         if self.get(&spec.name).is_some() {
-            return Err(FunctionError::AlreadyExists(spec.name));
+            return Err(FunctionConfigError::AlreadyExists(spec.name));
         }
         spec.last_modified_millis = self.log.now_millis();
         self.persist(&spec)?;
@@ -224,12 +224,12 @@ impl Functions {
         &self,
         name: &str,
         change: impl FnOnce(&mut FunctionSpec),
-    ) -> Result<Function, FunctionError> {
+    ) -> Result<Function, FunctionConfigError> {
         let current = self
             .get(name)
-            .ok_or_else(|| FunctionError::NotFound(name.to_string()))?;
+            .ok_or_else(|| FunctionConfigError::NotFound(name.to_string()))?;
         if current.spec.is_native() {
-            return Err(FunctionError::Native(name.to_string()));
+            return Err(FunctionConfigError::Native(name.to_string()));
         }
         let mut spec = current.spec;
         change(&mut spec);
@@ -237,7 +237,7 @@ impl Functions {
             return Err(InvalidArgument::new("name", "a function cannot be renamed").into());
         }
         if spec.is_native() {
-            return Err(FunctionError::Native(name.to_string()));
+            return Err(FunctionConfigError::Native(name.to_string()));
         }
         spec.validate()?;
         spec.last_modified_millis = self.log.now_millis();
@@ -252,10 +252,10 @@ impl Functions {
     }
 
     /// Forgets a function; its idle workers stop, busy ones finish their invocation.
-    pub fn delete(&self, name: &str) -> Result<(), FunctionError> {
+    pub fn delete(&self, name: &str) -> Result<(), FunctionConfigError> {
         let function = self
             .get(name)
-            .ok_or_else(|| FunctionError::NotFound(name.to_string()))?;
+            .ok_or_else(|| FunctionConfigError::NotFound(name.to_string()))?;
         if !function.spec.is_native() {
             self.log.write_documents(
                 &[DocumentWrite::Delete {
@@ -296,7 +296,7 @@ impl Functions {
         Some((handler, function.batch_timeout()))
     }
 
-    fn persist(&self, spec: &FunctionSpec) -> Result<(), FunctionError> {
+    fn persist(&self, spec: &FunctionSpec) -> Result<(), FunctionConfigError> {
         self.log.write_documents(
             &[DocumentWrite::Put {
                 namespace: NAMESPACE,

@@ -10,6 +10,8 @@ use serde::Deserialize;
 
 pub const DEFAULT_DATA_DIR: &str = "./eddy-data";
 pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
+pub const DEFAULT_REGION: &str = "us-east-1";
+pub const DEFAULT_ACCOUNT_ID: &str = "000000000000";
 
 /// Settings as read from a TOML file; every key is optional.
 #[derive(Debug, Default, Deserialize)]
@@ -21,6 +23,14 @@ pub struct FileConfig {
     pub tail_max_bytes_per_shard: Option<usize>,
     pub max_queued_bytes: Option<usize>,
     pub retention_check_interval_secs: Option<u64>,
+    /// Region and account in ARNs and in the workers' `AWS_REGION`.
+    pub region: Option<String>,
+    pub account_id: Option<String>,
+    /// Warm function workers idle this long are stopped.
+    pub worker_idle_timeout_secs: Option<u64>,
+    /// Delay before the first retry of a failed asynchronous invocation (the second
+    /// waits twice as long); Lambda's is 60 s.
+    pub async_retry_delay_millis: Option<u64>,
 }
 
 impl FileConfig {
@@ -40,6 +50,10 @@ pub struct ServeConfig {
     pub tail_max_bytes_per_shard: usize,
     pub max_queued_bytes: usize,
     pub retention_check_interval_secs: u64,
+    pub region: String,
+    pub account_id: String,
+    pub worker_idle_timeout_secs: u64,
+    pub async_retry_delay_millis: u64,
 }
 
 impl ServeConfig {
@@ -53,6 +67,10 @@ impl ServeConfig {
             tail_max_bytes_per_shard: log_defaults.tail_max_bytes_per_shard,
             max_queued_bytes: log_defaults.max_queued_bytes,
             retention_check_interval_secs: 60,
+            region: DEFAULT_REGION.into(),
+            account_id: DEFAULT_ACCOUNT_ID.into(),
+            worker_idle_timeout_secs: 600,
+            async_retry_delay_millis: 60_000,
         }
     }
 
@@ -88,6 +106,35 @@ impl ServeConfig {
                 bail!("`retention_check_interval_secs` must be at least 1");
             }
             config.retention_check_interval_secs = secs;
+        }
+        if let Some(region) = file.region {
+            let valid = !region.is_empty()
+                && region.len() <= 32
+                && region
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !valid {
+                bail!("`region` must be 1 to 32 characters of [a-z0-9-], got {region:?}");
+            }
+            config.region = region;
+        }
+        if let Some(account) = file.account_id {
+            if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+                bail!("`account_id` must be 12 digits, got {account:?}");
+            }
+            config.account_id = account;
+        }
+        if let Some(secs) = file.worker_idle_timeout_secs {
+            if secs == 0 {
+                bail!("`worker_idle_timeout_secs` must be at least 1");
+            }
+            config.worker_idle_timeout_secs = secs;
+        }
+        if let Some(millis) = file.async_retry_delay_millis {
+            if !(10..=3_600_000).contains(&millis) {
+                bail!("`async_retry_delay_millis` must be between 10 and 3600000, got {millis}");
+            }
+            config.async_retry_delay_millis = millis;
         }
         Ok(config)
     }

@@ -15,20 +15,39 @@ use tracing::info;
 
 use crate::background::retention;
 use crate::config::ServeConfig;
-use crate::grpc::{self, records::RecordsService, streams::StreamsService};
+use crate::grpc::{
+    self, functions::FunctionsService, mappings::MappingsService, records::RecordsService,
+    streams::StreamsService,
+};
+use eddy_consumers::event_queue::{EventQueue, QueueSettings};
+use eddy_consumers::functions::{FunctionSettings, Functions};
+use eddy_consumers::invoke::Invoker;
+use eddy_consumers::manager::MappingManager;
 
 /// A running server. Drop it or call [`RunningServer::shutdown`] to stop it.
 pub struct RunningServer {
     pub grpc_addr: SocketAddr,
     pub log: Arc<Log>,
+    pub functions: Arc<Functions>,
+    pub mappings: Arc<MappingManager>,
+    pub invoker: Arc<Invoker>,
     shutdown: CancellationToken,
     grpc_task: Option<JoinHandle<anyhow::Result<()>>>,
-    retention_task: Option<JoinHandle<()>>,
+    background_tasks: Vec<JoinHandle<()>>,
 }
 
 /// Opens the log in `config.data_dir` and starts serving. Returns once the gRPC listener
 /// is bound, so `grpc_addr` holds the real port when port 0 was asked for.
 pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
+    start_with(config, |_| {}).await
+}
+
+/// Like [`start`], for programs that embed eddy: `register` registers native functions
+/// before the persisted mappings start, so mappings to them resume at once.
+pub async fn start_with(
+    config: ServeConfig,
+    register: impl FnOnce(&Functions),
+) -> anyhow::Result<RunningServer> {
     let log_config = LogConfig {
         durability: config.durability,
         tail_max_bytes_per_shard: config.tail_max_bytes_per_shard,
@@ -42,6 +61,32 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
     let log = Arc::new(log);
     let shutdown = CancellationToken::new();
 
+    let functions = Arc::new(Functions::open(
+        log.clone(),
+        FunctionSettings {
+            region: config.region.clone(),
+            account: config.account_id.clone(),
+            log_dir: config.data_dir.join("function-logs"),
+            idle_timeout: std::time::Duration::from_secs(config.worker_idle_timeout_secs),
+        },
+        shutdown.child_token(),
+    )?);
+    register(&functions);
+    let mappings = Arc::new(MappingManager::open(
+        log.clone(),
+        functions.clone(),
+        shutdown.child_token(),
+    )?);
+    let queue = EventQueue::open(
+        log.clone(),
+        functions.clone(),
+        QueueSettings {
+            first_retry_delay: std::time::Duration::from_millis(config.async_retry_delay_millis),
+            ..QueueSettings::default()
+        },
+    )?;
+    let invoker = Arc::new(Invoker::new(functions.clone(), queue.clone()));
+
     let listener = TcpListener::bind(config.grpc_addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.grpc_addr))?;
@@ -53,6 +98,12 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         .await;
     health_reporter
         .set_serving::<pb::records_server::RecordsServer<RecordsService>>()
+        .await;
+    health_reporter
+        .set_serving::<pb::functions_server::FunctionsServer<FunctionsService>>()
+        .await;
+    health_reporter
+        .set_serving::<pb::mappings_server::MappingsServer<MappingsService>>()
         .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -68,6 +119,17 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
     ))
     .max_decoding_message_size(grpc::MAX_DECODING_MESSAGE_BYTES)
     .max_encoding_message_size(grpc::MAX_ENCODING_MESSAGE_BYTES);
+    let functions_service = pb::functions_server::FunctionsServer::new(FunctionsService::new(
+        log.clone(),
+        functions.clone(),
+        invoker.clone(),
+    ))
+    .max_decoding_message_size(grpc::MAX_DECODING_MESSAGE_BYTES)
+    .max_encoding_message_size(grpc::MAX_ENCODING_MESSAGE_BYTES);
+    let mappings_service = pb::mappings_server::MappingsServer::new(MappingsService::new(
+        mappings.clone(),
+        functions.clone(),
+    ));
 
     // Nagle's algorithm on accepted sockets plus delayed ACKs cost ~40 ms per response.
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
@@ -83,6 +145,8 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
             .add_service(reflection)
             .add_service(streams)
             .add_service(records)
+            .add_service(functions_service)
+            .add_service(mappings_service)
             .serve_with_incoming_shutdown(incoming, grpc_shutdown.cancelled_owned())
             .await
             .context("grpc server failed")
@@ -92,24 +156,30 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         std::time::Duration::from_secs(config.retention_check_interval_secs),
         shutdown.child_token(),
     ));
+    // Task: invoke-queue, runs asynchronous invocations until shutdown.
+    let queue_task = tokio::spawn(queue.run(shutdown.child_token()));
     info!(%grpc_addr, durability = ?config.durability, "eddy serving");
     Ok(RunningServer {
         grpc_addr,
         log,
+        functions,
+        mappings,
+        invoker,
         shutdown,
         grpc_task: Some(grpc_task),
-        retention_task: Some(retention_task),
+        background_tasks: vec![retention_task, queue_task],
     })
 }
 
 impl RunningServer {
-    /// Stops accepting, finishes in-flight requests, lets the writer drain and flushes
-    /// the WAL to disk.
+    /// Stops accepting, finishes in-flight requests, lets pollers finish their batch and
+    /// checkpoint, lets the writer drain and flushes the WAL to disk.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         self.shutdown.cancel();
-        if let Some(task) = self.retention_task.take() {
+        for task in self.background_tasks.drain(..) {
             let _ = task.await;
         }
+        self.mappings.shutdown().await;
         if let Some(task) = self.grpc_task.take() {
             task.await??;
         }

@@ -9,6 +9,8 @@ use crate::grpc::{client_endpoint, MAX_ENCODING_MESSAGE_BYTES};
 pub struct Clients {
     pub streams: pb::streams_client::StreamsClient<Channel>,
     pub records: pb::records_client::RecordsClient<Channel>,
+    pub functions: pb::functions_client::FunctionsClient<Channel>,
+    pub mappings: pb::mappings_client::MappingsClient<Channel>,
 }
 
 pub async fn connect(endpoint: &str) -> anyhow::Result<Clients> {
@@ -20,8 +22,12 @@ pub async fn connect(endpoint: &str) -> anyhow::Result<Clients> {
     Ok(Clients {
         streams: pb::streams_client::StreamsClient::new(channel.clone())
             .max_decoding_message_size(MAX_ENCODING_MESSAGE_BYTES),
-        records: pb::records_client::RecordsClient::new(channel)
+        records: pb::records_client::RecordsClient::new(channel.clone())
             .max_decoding_message_size(MAX_ENCODING_MESSAGE_BYTES),
+        functions: pb::functions_client::FunctionsClient::new(channel.clone())
+            .max_decoding_message_size(MAX_ENCODING_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_ENCODING_MESSAGE_BYTES),
+        mappings: pb::mappings_client::MappingsClient::new(channel),
     })
 }
 

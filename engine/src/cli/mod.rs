@@ -1,6 +1,8 @@
 //! The `eddy` command line: `serve`, and client commands that talk to a server over gRPC.
 
 pub mod client;
+pub mod function;
+pub mod mapping;
 pub mod output;
 pub mod put;
 pub mod read;
@@ -43,6 +45,160 @@ pub enum Command {
     Put(PutArgs),
     /// Read records from one shard or all shards of a stream.
     Read(ReadArgs),
+    /// Create, update, list, describe and delete functions, and read their logs.
+    #[command(subcommand)]
+    Function(FunctionCommand),
+    /// Event source mappings: deliver a stream's records to a function in batches.
+    #[command(subcommand)]
+    Mapping(MappingCommand),
+    /// Invoke a function once with a JSON payload.
+    Invoke(InvokeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FunctionCommand {
+    /// Create a process function: workers run COMMAND and speak the Lambda Runtime API.
+    Create {
+        name: String,
+        #[command(flatten)]
+        options: FunctionOptions,
+    },
+    /// Change a function; options not given stay as they are.
+    Update {
+        name: String,
+        #[command(flatten)]
+        options: FunctionOptions,
+    },
+    /// List functions.
+    List,
+    /// Show a function.
+    Describe { name: String },
+    /// Delete a function (its mappings stay, and report the missing function).
+    Delete { name: String },
+    /// Print the end of a function's log (its workers' stdout and stderr).
+    Logs {
+        name: String,
+        /// How many bytes of the end of the log [default: 65536].
+        #[arg(long)]
+        bytes: Option<u32>,
+    },
+}
+
+#[derive(Debug, Default, clap::Args)]
+pub struct FunctionOptions {
+    /// The worker command, e.g. 'python3 -m awslambdaric app.handler'.
+    #[arg(long)]
+    pub command: Option<String>,
+    /// Directory the workers start in (LAMBDA_TASK_ROOT) [default: the current one].
+    #[arg(long)]
+    pub workdir: Option<PathBuf>,
+    /// The _HANDLER value, e.g. app.handler.
+    #[arg(long)]
+    pub handler: Option<String>,
+    /// An environment variable KEY=VALUE (repeatable; on update, replaces them all).
+    #[arg(long)]
+    pub env: Vec<String>,
+    /// Seconds an invocation may run, 1 to 900 [default: 3].
+    #[arg(long)]
+    pub timeout: Option<u32>,
+    /// Workers at most, 1 to 1000 [default: 4].
+    #[arg(long)]
+    pub concurrency: Option<u32>,
+    /// MB, 128 to 10240, passed to workers as AWS_LAMBDA_FUNCTION_MEMORY_SIZE [default: 128].
+    #[arg(long)]
+    pub memory: Option<u32>,
+    /// Retries of a failed asynchronous invocation, 0 to 2 [default: 2].
+    #[arg(long)]
+    pub async_retries: Option<u32>,
+    /// Seconds an asynchronous invocation may wait, 60 to 21600 [default: 21600].
+    #[arg(long)]
+    pub max_event_age: Option<u32>,
+    /// Stream that receives asynchronous invocations that failed for good.
+    #[arg(long)]
+    pub on_failure: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MappingCommand {
+    /// Create a mapping and print its id.
+    Create {
+        #[arg(long)]
+        stream: String,
+        #[arg(long)]
+        function: String,
+        /// trim-horizon, latest or at-timestamp:RFC3339.
+        #[arg(long, default_value = "latest")]
+        starting_position: String,
+        #[command(flatten)]
+        options: MappingOptions,
+    },
+    /// List mappings.
+    List {
+        #[arg(long)]
+        stream: Option<String>,
+        #[arg(long)]
+        function: Option<String>,
+    },
+    /// Show a mapping, its state, last processing result and counters.
+    Describe { id: String },
+    /// Change a mapping's parameters; options not given stay as they are.
+    Update {
+        id: String,
+        #[command(flatten)]
+        options: MappingOptions,
+    },
+    /// Start delivering again, from the checkpoints.
+    Enable { id: String },
+    /// Stop delivering; checkpoints stay.
+    Disable { id: String },
+    /// Delete a mapping and its checkpoints.
+    Delete { id: String },
+}
+
+#[derive(Debug, Default, clap::Args)]
+pub struct MappingOptions {
+    /// Records per batch, 1 to 10000 [default: 100].
+    #[arg(long)]
+    pub batch_size: Option<u32>,
+    /// Seconds to gather records before invoking, 0 to 300 [default: 0].
+    #[arg(long)]
+    pub batching_window: Option<u32>,
+    /// Concurrent batches per shard, 1 to 10, order kept per partition key [default: 1].
+    #[arg(long)]
+    pub parallelization_factor: Option<u32>,
+    /// Split a failing batch in two and retry the halves.
+    #[arg(long)]
+    pub bisect_on_error: bool,
+    /// Retries of a failing batch, -1 (until the records expire) to 10000 [default: -1].
+    #[arg(long, allow_hyphen_values = true)]
+    pub max_retries: Option<i32>,
+    /// Records older than this many seconds go to the failure destination, -1 or 60 to
+    /// 604800 [default: -1].
+    #[arg(long, allow_hyphen_values = true)]
+    pub max_record_age: Option<i32>,
+    /// Stream that receives failed batches (metadata and the records themselves).
+    #[arg(long)]
+    pub on_failure: Option<String>,
+    /// The function may answer {"batchItemFailures": [...]}.
+    #[arg(long)]
+    pub report_batch_item_failures: bool,
+    /// A FilterCriteria pattern (JSON, repeatable, ORed).
+    #[arg(long)]
+    pub filter: Vec<String>,
+    /// Create or leave the mapping disabled.
+    #[arg(long)]
+    pub disabled: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InvokeArgs {
+    pub name: String,
+    /// The event, as JSON [default: {}].
+    #[arg(long)]
+    pub payload: Option<String>,
+    /// request-response (wait for the result), event (queue it) or dry-run.
+    #[arg(long = "type", default_value = "request-response")]
+    pub invocation_type: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -124,5 +280,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stream(command) => stream::run(&cli.endpoint, cli.json, command).await,
         Command::Put(args) => put::run(&cli.endpoint, cli.json, args).await,
         Command::Read(args) => read::run(&cli.endpoint, cli.json, args).await,
+        Command::Function(command) => function::run(&cli.endpoint, cli.json, command).await,
+        Command::Mapping(command) => mapping::run(&cli.endpoint, cli.json, command).await,
+        Command::Invoke(args) => function::invoke(&cli.endpoint, cli.json, args).await,
     }
 }

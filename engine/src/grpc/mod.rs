@@ -1,5 +1,7 @@
 //! eddy's gRPC API: the services and the mapping of errors to statuses.
 
+pub mod functions;
+pub mod mappings;
 pub mod records;
 pub mod status;
 pub mod streams;

@@ -4,6 +4,9 @@
 //! `ALREADY_EXISTS`, backpressure and limits `RESOURCE_EXHAUSTED`, corruption
 //! `DATA_LOSS`, shutting down `UNAVAILABLE`.
 
+use eddy_consumers::functions::FunctionConfigError;
+use eddy_consumers::invoke::InvokeError;
+use eddy_consumers::manager::MappingError;
 use eddy_shards::{
     AppendError, CreateStreamError, DeleteStreamError, InvalidArgument, NotFound, ReadError,
     StorageError,
@@ -73,5 +76,34 @@ pub fn iterator(err: IteratorError) -> Status {
         IteratorError::Expired { .. } => {
             Status::failed_precondition(format!("`shard_iterator` {err}"))
         }
+    }
+}
+
+pub fn function_config(err: FunctionConfigError) -> Status {
+    match err {
+        FunctionConfigError::InvalidArgument(err) => invalid_argument(err),
+        FunctionConfigError::NotFound(_) => Status::not_found(err.to_string()),
+        FunctionConfigError::AlreadyExists(_) => Status::already_exists(err.to_string()),
+        FunctionConfigError::Native(_) => Status::failed_precondition(err.to_string()),
+        FunctionConfigError::Storage(err) => storage(err),
+    }
+}
+
+pub fn invoke(err: InvokeError) -> Status {
+    match err {
+        InvokeError::InvalidArgument(err) => invalid_argument(err),
+        InvokeError::FunctionNotFound(_) => Status::not_found(err.to_string()),
+        InvokeError::Throttled(message) => Status::resource_exhausted(message),
+        InvokeError::Storage(err) => storage(err),
+    }
+}
+
+pub fn mapping(err: MappingError) -> Status {
+    match err {
+        MappingError::InvalidArgument(err) => invalid_argument(err),
+        MappingError::NotFound(_)
+        | MappingError::FunctionNotFound(_)
+        | MappingError::StreamNotFound(_) => Status::not_found(err.to_string()),
+        MappingError::Storage(err) => storage(err),
     }
 }
