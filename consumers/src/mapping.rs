@@ -107,7 +107,7 @@ impl MappingSpec {
         }
         if !(-1..=MAX_RETRY_ATTEMPTS).contains(&self.max_retries) {
             return Err(InvalidArgument::new(
-                "max_retries",
+                "max_retry_attempts",
                 format!("must be -1 (retry until the record expires) or 0 to {MAX_RETRY_ATTEMPTS}, got {}", self.max_retries),
             ));
         }
@@ -176,7 +176,7 @@ mod tests {
                 Box::new(|s| s.parallelization_factor = 11),
                 "between 1 and 10, got 11",
             ),
-            (Box::new(|s| s.max_retries = -2), "`max_retries`"),
+            (Box::new(|s| s.max_retries = -2), "`max_retry_attempts`"),
             (Box::new(|s| s.max_retries = 10_001), "0 to 10000"),
             (
                 Box::new(|s| s.max_record_age_secs = 59),

@@ -181,6 +181,7 @@ impl ProcessPool {
         if let Some(handler) = &function.handler {
             command.env("_HANDLER", handler);
         }
+        die_with_the_server(&mut command);
         let child = command.spawn().map_err(|err| {
             format!(
                 "cannot start `{program}` for function `{}`: {err}",
@@ -195,6 +196,29 @@ impl ProcessPool {
         })
     }
 }
+
+/// Workers must not outlive a server killed with `kill -9` (nothing would reap them, and
+/// an orphan could still finish an invocation the restarted server runs again).
+#[cfg(target_os = "linux")]
+fn die_with_the_server(command: &mut Command) {
+    // SAFETY: the closure runs in the child between fork and exec and only calls
+    // prctl(2) and getppid(2), which are async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The server may have died between fork and prctl.
+            if libc::getppid() == 1 {
+                return Err(std::io::Error::other("the server exited"));
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_the_server(_command: &mut Command) {}
 
 async fn reap_idle(pool: std::sync::Weak<ProcessPool>, shutdown: CancellationToken) {
     loop {

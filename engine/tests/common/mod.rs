@@ -121,6 +121,8 @@ impl Drop for Server {
 pub struct Clients {
     pub streams: pb::streams_client::StreamsClient<Channel>,
     pub records: pb::records_client::RecordsClient<Channel>,
+    pub functions: pb::functions_client::FunctionsClient<Channel>,
+    pub mappings: pb::mappings_client::MappingsClient<Channel>,
 }
 
 impl Clients {
@@ -132,6 +134,8 @@ impl Clients {
             .expect("connect to eddy");
         Clients {
             streams: pb::streams_client::StreamsClient::new(channel.clone()),
+            functions: pb::functions_client::FunctionsClient::new(channel.clone()),
+            mappings: pb::mappings_client::MappingsClient::new(channel.clone()),
             records: pb::records_client::RecordsClient::new(channel)
                 .max_decoding_message_size(64 * 1024 * 1024)
                 .max_encoding_message_size(64 * 1024 * 1024),
@@ -215,5 +219,75 @@ pub fn entry(key: &str, data: &[u8]) -> pb::PutRecordsEntry {
         partition_key: key.into(),
         data: bytes::Bytes::copy_from_slice(data),
         explicit_hash_key: None,
+    }
+}
+
+#[path = "../../../consumers/tests/common/mod.rs"]
+mod consumers_common;
+/// The Python of the virtualenv that `make test` fills with `awslambdaric`.
+pub use consumers_common::venv_python;
+
+/// The lines of a file a handler appends to (none when it does not exist yet).
+pub fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// A process function request running `module.handler` from `dir` under the real
+/// `awslambdaric`.
+pub fn python_function(name: &str, dir: &Path, module: &str) -> pb::CreateFunctionRequest {
+    let handler = format!("{module}.handler");
+    pb::CreateFunctionRequest {
+        name: name.into(),
+        command: vec![
+            venv_python().to_string_lossy().into_owned(),
+            "-m".into(),
+            "awslambdaric".into(),
+            handler.clone(),
+        ],
+        workdir: dir.display().to_string(),
+        handler: Some(handler),
+        env: [("PYTHONPATH".to_string(), dir.display().to_string())]
+            .into_iter()
+            .collect(),
+        timeout_secs: Some(30),
+        memory_mb: None,
+        concurrency: Some(2),
+        async_invoke: None,
+    }
+}
+
+/// Runs the `eddy` CLI against `endpoint`; returns stdout, panicking on failure.
+pub fn cli(endpoint: &str, args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_eddy"))
+        .args(["--endpoint", endpoint])
+        .args(args)
+        .output()
+        .expect("run eddy");
+    assert!(
+        output.status.success(),
+        "eddy {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8 output")
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, or panics with `what` after
+/// `timeout` (a liveness bound, not a performance assertion).
+pub async fn eventually<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
