@@ -1,10 +1,16 @@
-//! `eddy-bench e2e`: producers → stream → mapping → native handler, in one process.
+//! `eddy-bench e2e`: producers → stream → mapping → function, against a server started in
+//! this process (real gRPC on loopback, real RocksDB in a temporary dir).
 //!
 //! 1. Backlog drain: preload N records, then start a TRIM_HORIZON mapping and time how
-//!    long the no-op handler takes to receive them all.
-//! 2. Latency: a LATEST mapping (window 0) while producers put single records over gRPC at
-//!    a fixed total rate, open loop: each record carries its *scheduled* send time, and the
-//!    handler records now − scheduled, so queueing is not hidden (no coordinated omission).
+//!    long a no-op native handler takes to receive them all.
+//! 2. Maximum load: producers put single records over gRPC as fast as they can (64 in
+//!    flight); the rate the handler receives them is the maximum.
+//! 3. Latency at fractions of that maximum (default 25 / 50 / 80 %): an open-loop pacer
+//!    thread schedules each put at its time and fires it without waiting for earlier
+//!    acks; each record carries its scheduled time, and the handler records
+//!    now − scheduled, so queueing is not hidden (no coordinated omission).
+//! 4. With `--python`: the same kind of backlog drained by a Python no-op handler run by
+//!    the real `awslambdaric` (a process function, batch 100).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -12,15 +18,15 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use eddy::config::ServeConfig;
-use eddy_consumers::functions::{FunctionSettings, Functions};
+use eddy::server::RunningServer;
+use eddy_consumers::function_spec::{FunctionSpec, Runtime};
 use eddy_consumers::handler::{Outcome, RecordBatch};
-use eddy_consumers::manager::MappingManager;
 use eddy_consumers::mapping::{MappingSpec, StartingPosition};
 use eddy_proto::v1 as pb;
-use eddy_shards::{AppendRecord, Durability};
+use eddy_shards::{AppendRecord, Durability, Log};
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
-use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
 
 #[derive(clap::Args, Clone)]
 pub struct E2eArgs {
@@ -29,28 +35,38 @@ pub struct E2eArgs {
     /// Records preloaded for the drain phase.
     #[arg(long, default_value_t = 1_000_000)]
     backlog: u64,
-    /// Bytes per record (at least 16: the send time rides in the payload).
+    /// Bytes per record (at least 16: the send times ride in the payload).
     #[arg(long, default_value_t = 100)]
     record_size: usize,
-    /// BatchSize of the drain mapping.
+    /// BatchSize of the native drain mapping.
     #[arg(long, default_value_t = 10_000)]
     drain_batch_size: u32,
-    /// Total put rate of the latency phase, records/s (0 skips the phase).
-    #[arg(long, default_value_t = 5_000)]
-    rate: u64,
-    #[arg(long, default_value_t = 10.0)]
+    /// Fractions of the measured maximum load to run the latency phase at.
+    #[arg(long, value_delimiter = ',', default_value = "0.25,0.5,0.8")]
+    load_fractions: Vec<f64>,
+    /// A fixed rate (records/s) for the latency phase instead of fractions of the maximum.
+    #[arg(long)]
+    rate: Option<u64>,
+    /// Seconds per latency run (and for the maximum-load probe).
+    #[arg(long, default_value_t = 5.0)]
     seconds: f64,
     #[arg(long, default_value = "buffered")]
     durability: String,
+    /// Also drain a backlog through a Python handler under awslambdaric run by this
+    /// Python (a virtualenv with awslambdaric; `scripts/setup-python.sh` makes one).
+    #[arg(long)]
+    python: Option<std::path::PathBuf>,
+    /// Records for the Python drain.
+    #[arg(long, default_value_t = 100_000)]
+    python_backlog: u64,
 }
 
-/// Counts records and, for the latency phase, records how late each arrived.
+/// Counts records and, for the latency phases, records how late each arrived.
 struct Sink {
     records: AtomicU64,
     epoch: Instant,
     latency_micros: Mutex<Histogram<u64>>,
-    /// From the moment the put was actually sent (excludes the load generator's own timer
-    /// lateness, which tokio's 1 ms timer wheel adds to the scheduled-time figure).
+    /// From the moment the put was actually sent (excludes the pacer's own lateness).
     latency_from_send_micros: Mutex<Histogram<u64>>,
 }
 
@@ -70,6 +86,22 @@ impl Sink {
             }
         }
     }
+
+    fn reset_latency(&self) {
+        self.latency_micros.lock().reset();
+        self.latency_from_send_micros.lock().reset();
+    }
+
+    async fn wait_for(&self, target: u64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while self.records.load(Ordering::Relaxed) < target {
+            if Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        true
+    }
 }
 
 pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
@@ -85,138 +117,92 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut config = ServeConfig::new(dir.path().join("eddy"), "127.0.0.1:0".parse()?);
     config.durability = durability;
-    let server = eddy::server::start(config).await?;
-    let log = server.log.clone();
     let sink = Arc::new(Sink {
         records: AtomicU64::new(0),
         epoch: Instant::now(),
         latency_micros: Mutex::new(Histogram::new(3)?),
         latency_from_send_micros: Mutex::new(Histogram::new(3)?),
     });
-    let functions = Arc::new(Functions::open(
-        log.clone(),
-        FunctionSettings::new(dir.path().join("function-logs")),
-        CancellationToken::new(),
-    )?);
-    for (name, measure) in [("drain", false), ("latency", true)] {
-        let sink = sink.clone();
-        let handler = move |batch: &RecordBatch| {
-            sink.observe(batch, measure);
-            Outcome::Success(Bytes::new())
-        };
-        functions.register_native(name, Arc::new(handler), Duration::from_secs(30));
-    }
-    let shutdown = CancellationToken::new();
-    let manager = MappingManager::open(log.clone(), functions, shutdown.clone())?;
+    let server = eddy::server::start_with(config, |functions| {
+        for (name, measure) in [("drain", false), ("latency", true)] {
+            let sink = sink.clone();
+            let handler = move |batch: &RecordBatch| {
+                sink.observe(batch, measure);
+                Outcome::Success(Bytes::new())
+            };
+            functions.register_native(name, Arc::new(handler), Duration::from_secs(30));
+        }
+    })
+    .await?;
     println!(
         "## eddy-bench e2e: shards={} record_size={} durability={}",
         args.shards, args.record_size, args.durability
     );
     println!();
 
-    // 1. Backlog drain.
-    log.create_stream("backlog", args.shards, 24).await?;
-    let payload = Bytes::from(vec![0x5au8; args.record_size]);
-    let mut loaded = 0;
-    while loaded < args.backlog {
-        let n = (args.backlog - loaded).min(500);
-        let records = (0..n)
-            .map(|i| AppendRecord {
-                partition_key: format!("k{}", (loaded + i) % 1024),
-                data: payload.clone(),
-                explicit_hash_key: None,
-            })
-            .collect();
-        log.put_records("backlog", records).await?;
-        loaded += n;
-    }
-    let mut drain = MappingSpec::new("backlog", "drain", StartingPosition::TrimHorizon);
-    drain.batch_size = args.drain_batch_size;
-    let started = Instant::now();
-    let drain_id = manager.create(drain)?.id;
-    while sink.records.load(Ordering::Relaxed) < args.backlog {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    let drain_secs = started.elapsed().as_secs_f64();
-    manager.delete(&drain_id).await?;
+    let (records, secs) = drain_native(&server, &sink, &args).await?;
     println!("| phase | records | seconds | records/s |");
     println!("|---|---:|---:|---:|");
     println!(
-        "| backlog drain to a no-op native handler (batch {}) | {} | {:.3} | {:.0} |",
+        "| backlog drain to a no-op native handler (batch {}) | {records} | {secs:.3} | {:.0} |",
         args.drain_batch_size,
-        args.backlog,
-        drain_secs,
-        args.backlog as f64 / drain_secs
+        records as f64 / secs
     );
+    if let Some(python) = &args.python {
+        let (records, secs, invocations) = drain_python(&server, python, &args).await?;
+        println!(
+            "| backlog drain to a no-op Python handler under awslambdaric (batch 100, {} workers, {invocations} invocations) | {records} | {secs:.3} | {:.0} |",
+            args.shards,
+            records as f64 / secs
+        );
+    }
     println!();
 
-    // 2. Put → handler latency at a fixed rate.
-    if args.rate > 0 {
-        log.create_stream("live", args.shards, 24).await?;
-        let mut live = MappingSpec::new("live", "latency", StartingPosition::Latest);
-        live.batch_size = 100;
-        manager.create(live)?;
-        let producers = 8usize;
-        let per_producer_interval = Duration::from_secs_f64(producers as f64 / args.rate as f64);
-        let endpoint = format!("http://{}", server.grpc_addr);
-        let run_for = Duration::from_secs_f64(args.seconds);
-        let mut tasks = Vec::new();
-        for producer in 0..producers {
-            let channel = eddy::grpc::client_endpoint(&endpoint)?.connect().await?;
-            let mut client = pb::records_client::RecordsClient::new(channel);
-            let (epoch, size) = (sink.epoch, args.record_size);
-            tasks.push(tokio::spawn(async move {
-                let start = Instant::now()
-                    + per_producer_interval.mul_f64(producer as f64 / producers as f64);
-                let mut n = 0u32;
-                loop {
-                    let scheduled = start + per_producer_interval * n;
-                    if scheduled.duration_since(start) >= run_for {
-                        return anyhow::Ok(n);
-                    }
-                    tokio::time::sleep_until(scheduled.into()).await;
-                    let mut data = vec![0u8; size];
-                    data[..8].copy_from_slice(
-                        &(scheduled.duration_since(epoch).as_micros() as u64).to_le_bytes(),
-                    );
-                    data[8..16]
-                        .copy_from_slice(&(epoch.elapsed().as_micros() as u64).to_le_bytes());
-                    client
-                        .put_record(pb::PutRecordRequest {
-                            stream_name: "live".into(),
-                            partition_key: format!("p{producer}-{}", n % 64),
-                            data: data.into(),
-                            explicit_hash_key: None,
-                            sequence_number_for_ordering: None,
-                        })
-                        .await?;
-                    n += 1;
-                }
-            }));
+    server.log.create_stream("live", args.shards, 24).await?;
+    let mut live = MappingSpec::new("live", "latency", StartingPosition::Latest);
+    live.batch_size = 100;
+    server.mappings.create(live)?;
+    let endpoint = format!("http://{}", server.grpc_addr);
+    let channel = eddy::grpc::client_endpoint(&endpoint)?.connect().await?;
+    let client = pb::records_client::RecordsClient::new(channel);
+    let max_rate = max_load(&client, &sink, &args).await?;
+    println!(
+        "maximum put → handler load (single-record PutRecord, 64 in flight, {} durability): {max_rate:.0} records/s",
+        args.durability
+    );
+    println!();
+    let rates: Vec<(String, u64)> = match args.rate {
+        Some(rate) => vec![(format!("{rate} rec/s"), rate)],
+        None => args
+            .load_fractions
+            .iter()
+            .map(|f| {
+                (
+                    format!("{:.0} % of max = {:.0} rec/s", f * 100.0, f * max_rate),
+                    (f * max_rate) as u64,
+                )
+            })
+            .collect(),
+    };
+    println!(
+        "| put → native handler, {} durability, window 0 | from | p50 ms | p99 ms | p99.9 ms | max ms | records | CPU µs/record |",
+        args.durability
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    for (label, rate) in rates {
+        if rate == 0 {
+            continue;
         }
-        let mut sent = 0u64;
-        for task in tasks {
-            sent += u64::from(task.await??);
-        }
-        let target = args.backlog + sent;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while sink.records.load(Ordering::Relaxed) < target && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        println!("| put → handler, {} rec/s target, {} durability | p50 ms | p99 ms | p99.9 ms | max ms | records |", args.rate, args.durability);
-        println!("|---|---:|---:|---:|---:|---:|");
-        for (label, histogram) in [
-            (
-                "from the scheduled send (open loop)",
-                sink.latency_micros.lock().clone(),
-            ),
-            (
-                "from the actual send",
-                sink.latency_from_send_micros.lock().clone(),
-            ),
+        let cpu_before = process_cpu_secs();
+        open_loop(&client, &sink, &args, rate).await?;
+        let cpu_micros_per_record =
+            (process_cpu_secs() - cpu_before) * 1e6 / (rate as f64 * args.seconds);
+        for (from, histogram) in [
+            ("scheduled send", sink.latency_micros.lock().clone()),
+            ("actual send", sink.latency_from_send_micros.lock().clone()),
         ] {
             println!(
-                "| eddy, native handler, window 0, {label} | {:.3} | {:.3} | {:.3} | {:.3} | {} |",
+                "| {label} | {from} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {cpu_micros_per_record:.1} |",
                 histogram.value_at_quantile(0.5) as f64 / 1000.0,
                 histogram.value_at_quantile(0.99) as f64 / 1000.0,
                 histogram.value_at_quantile(0.999) as f64 / 1000.0,
@@ -225,8 +211,219 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
             );
         }
     }
-    manager.shutdown().await;
-    shutdown.cancel();
     server.shutdown().await?;
+    Ok(())
+}
+
+async fn preload(log: &Log, stream: &str, count: u64, record_size: usize) -> anyhow::Result<()> {
+    let payload = Bytes::from(vec![0x5au8; record_size]);
+    let mut loaded = 0;
+    while loaded < count {
+        let n = (count - loaded).min(500);
+        let records = (0..n)
+            .map(|i| AppendRecord {
+                partition_key: format!("k{}", (loaded + i) % 1024),
+                data: payload.clone(),
+                explicit_hash_key: None,
+            })
+            .collect();
+        log.put_records(stream, records).await?;
+        loaded += n;
+    }
+    Ok(())
+}
+
+/// Returns (records, seconds).
+async fn drain_native(
+    server: &RunningServer,
+    sink: &Sink,
+    args: &E2eArgs,
+) -> anyhow::Result<(u64, f64)> {
+    server.log.create_stream("backlog", args.shards, 24).await?;
+    preload(&server.log, "backlog", args.backlog, args.record_size).await?;
+    let mut drain = MappingSpec::new("backlog", "drain", StartingPosition::TrimHorizon);
+    drain.batch_size = args.drain_batch_size;
+    let before = sink.records.load(Ordering::Relaxed);
+    let started = Instant::now();
+    let id = server.mappings.create(drain)?.id;
+    anyhow::ensure!(
+        sink.wait_for(before + args.backlog, Duration::from_secs(600))
+            .await,
+        "the native drain did not finish"
+    );
+    let secs = started.elapsed().as_secs_f64();
+    server.mappings.delete(&id).await?;
+    Ok((args.backlog, secs))
+}
+
+const PYTHON_NOOP: &str = "def handler(event, context):\n    return {}\n";
+
+/// Returns (records, seconds, invocations).
+async fn drain_python(
+    server: &RunningServer,
+    python: &std::path::Path,
+    args: &E2eArgs,
+) -> anyhow::Result<(u64, f64, u64)> {
+    let code = tempfile::tempdir()?;
+    std::fs::write(code.path().join("noop.py"), PYTHON_NOOP)?;
+    let mut spec = FunctionSpec::with_runtime(
+        "python-noop",
+        Runtime::Process {
+            command: vec![
+                python.display().to_string(),
+                "-m".into(),
+                "awslambdaric".into(),
+                "noop.handler".into(),
+            ],
+            workdir: code.path().to_path_buf(),
+            handler: Some("noop.handler".into()),
+        },
+    );
+    spec.env
+        .insert("PYTHONPATH".into(), code.path().display().to_string());
+    spec.concurrency = args.shards;
+    spec.timeout_secs = 60;
+    server.functions.create(spec)?;
+    server.log.create_stream("python", args.shards, 24).await?;
+    preload(&server.log, "python", args.python_backlog, args.record_size).await?;
+    let started = Instant::now();
+    let id = server
+        .mappings
+        .create(MappingSpec::new(
+            "python",
+            "python-noop",
+            StartingPosition::TrimHorizon,
+        ))?
+        .id;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let stats = server.mappings.describe(&id)?.stats;
+        if stats.records_delivered >= args.python_backlog {
+            let secs = started.elapsed().as_secs_f64();
+            server.mappings.delete(&id).await?;
+            anyhow::ensure!(
+                stats.errors == 0,
+                "the Python handler failed {} times",
+                stats.errors
+            );
+            return Ok((args.python_backlog, secs, stats.invocations));
+        }
+        anyhow::ensure!(Instant::now() < deadline, "the Python drain did not finish");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// User + system CPU seconds of this process (producers, server and handler together).
+pub fn process_cpu_secs() -> f64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given; RUSAGE_SELF is always valid.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+fn record_data(size: usize, epoch: Instant, scheduled: Instant) -> Bytes {
+    let mut data = vec![0u8; size];
+    data[..8].copy_from_slice(&(scheduled.duration_since(epoch).as_micros() as u64).to_le_bytes());
+    data[8..16].copy_from_slice(&(epoch.elapsed().as_micros() as u64).to_le_bytes());
+    data.into()
+}
+
+fn put_request(data: Bytes, n: u64) -> pb::PutRecordRequest {
+    pb::PutRecordRequest {
+        stream_name: "live".into(),
+        partition_key: format!("p{}", n % 256),
+        data,
+        explicit_hash_key: None,
+        sequence_number_for_ordering: None,
+    }
+}
+
+/// Closed loop, 64 puts in flight, for `args.seconds`: the handler's receive rate.
+async fn max_load(
+    client: &pb::records_client::RecordsClient<Channel>,
+    sink: &Arc<Sink>,
+    args: &E2eArgs,
+) -> anyhow::Result<f64> {
+    const IN_FLIGHT: u64 = 64;
+    let run_for = Duration::from_secs_f64(args.seconds);
+    let before = sink.records.load(Ordering::Relaxed);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..IN_FLIGHT {
+        let mut client = client.clone();
+        let (epoch, size) = (sink.epoch, args.record_size);
+        tasks.push(tokio::spawn(async move {
+            let mut n = worker;
+            while started.elapsed() < run_for {
+                let data = record_data(size, epoch, Instant::now());
+                client.put_record(put_request(data, n)).await?;
+                n += IN_FLIGHT;
+            }
+            anyhow::Ok((n - worker) / IN_FLIGHT)
+        }));
+    }
+    let mut sent = 0;
+    for task in tasks {
+        sent += task.await??;
+    }
+    anyhow::ensure!(
+        sink.wait_for(before + sent, Duration::from_secs(60)).await,
+        "the handler did not receive every record of the maximum-load probe"
+    );
+    let secs = started.elapsed().as_secs_f64();
+    sink.reset_latency();
+    Ok(sent as f64 / secs)
+}
+
+/// Open loop at `rate` records/s for `args.seconds`: a pacer thread fires each put at its
+/// scheduled time on the runtime, whether or not earlier puts were acknowledged.
+async fn open_loop(
+    client: &pb::records_client::RecordsClient<Channel>,
+    sink: &Arc<Sink>,
+    args: &E2eArgs,
+    rate: u64,
+) -> anyhow::Result<()> {
+    sink.reset_latency();
+    let total = (rate as f64 * args.seconds) as u64;
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let before = sink.records.load(Ordering::Relaxed);
+    let runtime = tokio::runtime::Handle::current();
+    let (client, epoch, size) = (client.clone(), sink.epoch, args.record_size);
+    let failures = Arc::new(AtomicU64::new(0));
+    let pacer_failures = failures.clone();
+    // Thread: bench-pacer; std sleeps are precise to tens of µs, tokio's timer to 1 ms.
+    let pacer = std::thread::Builder::new()
+        .name("bench-pacer".into())
+        .spawn(move || {
+            let start = Instant::now() + Duration::from_millis(10);
+            for n in 0..total {
+                let scheduled = start + interval.mul_f64(n as f64);
+                let now = Instant::now();
+                if scheduled > now {
+                    std::thread::sleep(scheduled - now);
+                }
+                let mut client = client.clone();
+                let failures = pacer_failures.clone();
+                runtime.spawn(async move {
+                    let data = record_data(size, epoch, scheduled);
+                    if client.put_record(put_request(data, n)).await.is_err() {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                });
+            }
+        })?;
+    tokio::task::spawn_blocking(move || pacer.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("the pacer thread panicked"))?;
+    let failed = failures.load(Ordering::Relaxed);
+    anyhow::ensure!(failed == 0, "{failed} puts failed at {rate} records/s");
+    anyhow::ensure!(
+        sink.wait_for(before + total, Duration::from_secs(60)).await,
+        "the handler did not receive every record at {rate} records/s"
+    );
     Ok(())
 }

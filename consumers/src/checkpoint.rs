@@ -53,6 +53,23 @@ impl CheckpointStore {
         )
     }
 
+    /// Like [`CheckpointStore::set`], riding in the log writer's next group commit (no
+    /// blocking thread, no RocksDB write of its own).
+    pub async fn set_async(
+        &self,
+        mapping_id: &str,
+        shard_id: &str,
+        next_seq: u64,
+    ) -> Result<(), StorageError> {
+        self.log
+            .write_documents_async(vec![DocumentWrite::Put {
+                namespace: NAMESPACE,
+                key: key(mapping_id, shard_id),
+                value: next_seq.to_be_bytes().to_vec(),
+            }])
+            .await
+    }
+
     /// Forgets every checkpoint of a mapping (when it is deleted).
     pub fn delete_mapping(&self, mapping_id: &str) -> Result<(), StorageError> {
         let prefix = format!("{mapping_id}/");

@@ -76,3 +76,32 @@ where
         Box::pin(async move { outcome })
     }
 }
+
+/// Runs a handler's future in place and turns a panic into an `Err` with its message, so a
+/// panicking handler is a failed invocation, not a dead poller — without a task spawn (and
+/// a thread wake-up) per batch.
+pub(crate) struct CatchUnwind<F>(pub F);
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, String>;
+
+    fn poll(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        // SAFETY: structural pinning of the only field; it is never moved out.
+        let inner = unsafe { self.map_unchecked_mut(|this| &mut this.0) };
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Ok(std::task::Poll::Ready(value)) => std::task::Poll::Ready(Ok(value)),
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "the handler panicked".into());
+                std::task::Poll::Ready(Err(format!("the handler panicked: {message}")))
+            }
+        }
+    }
+}

@@ -15,7 +15,7 @@ use tracing::{error, info};
 
 use crate::checkpoint::CheckpointStore;
 use crate::functions::Functions;
-use crate::mapping::MappingSpec;
+use crate::mapping::{MappingSpec, StartingPosition};
 use crate::poller::{run_shard_poller, MappingContext};
 use crate::stats::{MappingStats, MappingStatsSnapshot};
 
@@ -91,6 +91,7 @@ impl MappingManager {
         self.check(&spec)?;
         let id = crate::ids::new_uuid();
         self.persist(&id, &spec)?;
+        self.checkpoint_starting_position(&id, &spec)?;
         let running = self.start(&id, spec)?;
         let info = info_of(&id, &running);
         self.mappings.lock().insert(id.clone(), running);
@@ -198,6 +199,32 @@ impl MappingManager {
             self.log
                 .describe_stream(destination)
                 .map_err(|_| MappingError::StreamNotFound(destination.clone()))?;
+        }
+        Ok(())
+    }
+
+    /// Resolves where each shard starts now, so that LATEST means "after `create`
+    /// returned": a record put once the caller has the mapping id is delivered.
+    fn checkpoint_starting_position(
+        &self,
+        id: &str,
+        spec: &MappingSpec,
+    ) -> Result<(), MappingError> {
+        let checkpoints = CheckpointStore::new(self.log.clone());
+        for shard in self
+            .log
+            .shards(&spec.stream)
+            .map_err(|_| MappingError::StreamNotFound(spec.stream.clone()))?
+        {
+            let seq = match spec.starting_position {
+                StartingPosition::TrimHorizon => shard.trim_seq(),
+                StartingPosition::Latest => shard.head_seq_exclusive(),
+                StartingPosition::AtTimestamp(millis) => self
+                    .log
+                    .seq_at_timestamp(&shard, millis)
+                    .map_err(|err| StorageError::Io(err.to_string()))?,
+            };
+            checkpoints.set(id, shard.shard_id(), seq)?;
         }
         Ok(())
     }

@@ -24,7 +24,7 @@ use crate::checkpoint::CheckpointStore;
 use crate::destination::{chunk_for_destination, failure_record, FailureCondition, FailureContext};
 use crate::event::{filterable_view, parse_batch_response, BatchResponse, EventSource};
 use crate::filter::FilterSet;
-use crate::handler::{FunctionError, NativeHandler, Outcome, RecordBatch};
+use crate::handler::{CatchUnwind, FunctionError, NativeHandler, Outcome, RecordBatch};
 use crate::mapping::{MappingSpec, StartingPosition, MAX_BATCH_BYTES};
 use crate::stats::MappingStats;
 
@@ -144,11 +144,9 @@ pub(crate) async fn write_checkpoint(
     shard_id: &str,
     next_seq: u64,
 ) -> Result<(), PollerError> {
-    let checkpoints = ctx.checkpoints.clone();
-    let (mapping_id, shard_id) = (ctx.mapping_id.clone(), shard_id.to_string());
-    tokio::task::spawn_blocking(move || checkpoints.set(&mapping_id, &shard_id, next_seq))
-        .await
-        .map_err(|err| StorageError::Io(format!("checkpoint task failed: {err}")))??;
+    ctx.checkpoints
+        .set_async(&ctx.mapping_id, shard_id, next_seq)
+        .await?;
     Ok(())
 }
 
@@ -337,22 +335,21 @@ async fn invoke(ctx: &MappingContext, source: &EventSource, records: &[Record]) 
         source: source.clone(),
         records: records.to_vec(),
     };
-    let handler = ctx.handler.clone();
-    // A task of its own, so that a panicking handler is a failed invocation, not a dead poller.
-    let mut task = tokio::spawn(async move { handler.handle(&batch).await });
-    let outcome = match tokio::time::timeout(ctx.function_timeout, &mut task).await {
+    let outcome = match tokio::time::timeout(
+        ctx.function_timeout,
+        CatchUnwind(ctx.handler.handle(&batch)),
+    )
+    .await
+    {
         Ok(Ok(outcome)) => outcome,
-        Ok(Err(join_error)) => Outcome::failed("Runtime.HandlerPanicked", join_error.to_string()),
-        Err(_) => {
-            task.abort();
-            Outcome::failed(
-                "Sandbox.Timedout",
-                format!(
-                    "Task timed out after {:.2} seconds",
-                    ctx.function_timeout.as_secs_f64()
-                ),
-            )
-        }
+        Ok(Err(panic)) => Outcome::failed("Runtime.HandlerPanicked", panic),
+        Err(_) => Outcome::failed(
+            "Sandbox.Timedout",
+            format!(
+                "Task timed out after {:.2} seconds",
+                ctx.function_timeout.as_secs_f64()
+            ),
+        ),
     };
     match outcome {
         Outcome::Failed(error) => Verdict::Failure(error),

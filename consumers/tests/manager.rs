@@ -198,3 +198,30 @@ async fn bad_mappings_are_rejected_and_nothing_is_stored() {
     assert!(log.list_documents("mappings").unwrap().is_empty());
     manager.shutdown().await;
 }
+
+/// LATEST means "after `create` returned": a record put right after it is delivered,
+/// however late the pollers start; records put before it are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latest_starts_where_create_returned() {
+    let dir = tempfile::tempdir().unwrap();
+    let seen: Seen = Arc::default();
+    let log = open_log(dir.path());
+    log.create_stream("in", 4, 24).await.unwrap();
+    put(&log, &["before-1", "before-2"]).await;
+    let manager =
+        MappingManager::open(log.clone(), registry(&log, &seen), CancellationToken::new()).unwrap();
+    for round in 0..20 {
+        let id = manager
+            .create(MappingSpec::new("in", "collect", StartingPosition::Latest))
+            .unwrap()
+            .id;
+        let payload = format!("after-{round}");
+        put(&log, &[&payload]).await;
+        wait_until("the record put right after create", || {
+            seen.lock().contains(&payload)
+        })
+        .await;
+        manager.delete(&id).await.unwrap();
+    }
+    assert!(!seen.lock().iter().any(|s| s.starts_with("before")));
+}

@@ -3,7 +3,7 @@
 //! `doc/{namespace}/{key}` and are written atomically, several at a time if need be.
 
 use crate::error::StorageError;
-use crate::store::Store;
+use crate::store::{Store, StoreBatch};
 
 const DOC_PREFIX: &str = "doc/";
 
@@ -39,6 +39,12 @@ pub(crate) fn write(
     sync: bool,
 ) -> Result<(), StorageError> {
     let mut batch = store.batch();
+    add_to_batch(store, &mut batch, writes);
+    store.write(batch, sync)
+}
+
+/// Adds `writes` to a batch (the writer's group commit joins them with appends).
+pub(crate) fn add_to_batch(store: &Store, batch: &mut StoreBatch, writes: &[DocumentWrite]) {
     for write in writes {
         match write {
             DocumentWrite::Put {
@@ -51,7 +57,6 @@ pub(crate) fn write(
             }
         }
     }
-    store.write(batch, sync)
 }
 
 pub(crate) fn get(

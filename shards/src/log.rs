@@ -635,6 +635,40 @@ impl Log {
         documents::write(&self.store, writes, sync)
     }
 
+    /// Applies document writes atomically in the writer's next group commit, so that
+    /// frequent small writes (checkpoints) share the WAL write of the records instead of
+    /// each taking a blocking thread and a RocksDB write of their own. Under `fsync`
+    /// durability they are fsynced with the group. When the writer's inbox is full, falls
+    /// back to a direct write on the blocking pool.
+    ///
+    /// # Cancel safety
+    /// Dropping the future does not withdraw the writes: they may still be applied.
+    pub async fn write_documents_async(
+        self: &Arc<Self>,
+        writes: Vec<DocumentWrite>,
+    ) -> Result<(), StorageError> {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let command = Command::Documents { writes, reply_tx };
+        let rejected = match self.inbox() {
+            Some(inbox) => match inbox.try_send(command) {
+                Ok(()) => None,
+                Err(TrySendError::Full(command) | TrySendError::Disconnected(command)) => {
+                    Some(command)
+                }
+            },
+            None => Some(command),
+        };
+        let Some(Command::Documents { writes, .. }) = rejected else {
+            return reply_rx
+                .await
+                .unwrap_or_else(|_| Err(StorageError::Io("the log writer stopped".into())));
+        };
+        let log = self.clone();
+        tokio::task::spawn_blocking(move || log.write_documents(&writes, false))
+            .await
+            .map_err(|err| StorageError::Io(format!("document write task failed: {err}")))?
+    }
+
     /// One document, if it exists. Blocking.
     pub fn get_document(
         &self,

@@ -19,6 +19,7 @@ use tracing::{error, info};
 
 use crate::clock::Clock;
 use crate::codec;
+use crate::documents::{self, DocumentWrite};
 use crate::error::{AppendError, CreateStreamError, DeleteStreamError, NotFound, StorageError};
 use crate::limits::MAX_STREAMS;
 use crate::log::{Appended, Durability};
@@ -46,6 +47,11 @@ pub(crate) struct AppendCommand {
 
 pub(crate) enum Command {
     Append(AppendCommand),
+    /// Document writes (checkpoints) that ride in the next group commit's batch.
+    Documents {
+        writes: Vec<DocumentWrite>,
+        reply_tx: oneshot::Sender<Result<(), StorageError>>,
+    },
     CreateStream {
         name: String,
         shard_count: u32,
@@ -94,10 +100,18 @@ pub(crate) struct Writer {
     pub value_buf: Vec<u8>,
 }
 
+/// What one group commit writes: appends and document writes, in one WriteBatch.
+#[derive(Default)]
+struct Group {
+    appends: Vec<AppendCommand>,
+    documents: Vec<DocumentWrite>,
+    document_replies: Vec<oneshot::Sender<Result<(), StorageError>>>,
+}
+
 impl Writer {
     /// Runs until every sender of `inbox_rx` is gone and the inbox is drained.
     pub fn run(mut self, inbox_rx: Receiver<Command>) {
-        let mut appends: Vec<AppendCommand> = Vec::new();
+        let mut group = Group::default();
         while let Ok(first) = inbox_rx.recv() {
             let mut group_bytes = 0;
             let mut next = Some(first);
@@ -105,11 +119,15 @@ impl Writer {
                 match command {
                     Command::Append(append) => {
                         group_bytes += append.num_bytes;
-                        appends.push(append);
+                        group.appends.push(append);
+                    }
+                    Command::Documents { writes, reply_tx } => {
+                        group.documents.extend(writes);
+                        group.document_replies.push(reply_tx);
                     }
                     other => {
                         // Metadata changes are ordered after the appends queued before them.
-                        self.commit_appends(&mut appends);
+                        self.commit(&mut group);
                         self.run_meta(other);
                     }
                 }
@@ -117,7 +135,7 @@ impl Writer {
                     next = inbox_rx.try_recv().ok();
                 }
             }
-            self.commit_appends(&mut appends);
+            self.commit(&mut group);
         }
         info!("log writer stopped");
     }
@@ -126,13 +144,16 @@ impl Writer {
         self.durability == Durability::Fsync
     }
 
-    /// Writes every queued append in one batch and acknowledges them.
-    fn commit_appends(&mut self, appends: &mut Vec<AppendCommand>) {
-        if appends.is_empty() {
+    /// Writes every queued append and document write in one batch and acknowledges them.
+    fn commit(&mut self, group: &mut Group) {
+        if group.appends.is_empty() && group.document_replies.is_empty() {
             return;
         }
+        let appends = &mut group.appends;
         let now_millis = self.clock.now_millis();
         let mut batch = self.store.batch();
+        documents::add_to_batch(&self.store, &mut batch, &group.documents);
+        group.documents.clear();
         let mut outcomes: Vec<Option<Vec<Appended>>> = Vec::with_capacity(appends.len());
         // Shards touched by this group, with their positions before it (for rollback), and
         // for each record the slot of its shard in `touched`.
@@ -201,7 +222,13 @@ impl Writer {
             for append in appends.drain(..) {
                 let _ = append.reply_tx.send(Err(AppendError::Storage(err.clone())));
             }
+            for reply_tx in group.document_replies.drain(..) {
+                let _ = reply_tx.send(Err(err.clone()));
+            }
             return;
+        }
+        for reply_tx in group.document_replies.drain(..) {
+            let _ = reply_tx.send(Ok(()));
         }
         if !slots.is_empty() {
             self.counters
@@ -245,7 +272,9 @@ impl Writer {
 
     fn run_meta(&mut self, command: Command) {
         match command {
-            Command::Append(_) => unreachable!("appends are grouped by the caller"),
+            Command::Append(_) | Command::Documents { .. } => {
+                unreachable!("appends and documents are grouped by the caller")
+            }
             Command::CreateStream {
                 name,
                 shard_count,
