@@ -31,7 +31,9 @@ test: setup ## Run the whole test suite (unit, property, end-to-end, crash).
 bench: build ## Run the benchmarks and print their tables.
 	$(CARGO_TARGET_DIR)/release/eddy-bench put --producers 8 --record-size 1024 --batch-size 500 --shards 4 --durability buffered
 	$(CARGO_TARGET_DIR)/release/eddy-bench put --producers 64 --record-size 1024 --batch-size 1 --shards 4 --durability fsync
-	$(CARGO_TARGET_DIR)/release/eddy-bench e2e --backlog 1000000 --record-size 100 --rate 5000
+	@scripts/setup-python.sh
+	$(CARGO_TARGET_DIR)/release/eddy-bench e2e --backlog 1000000 --record-size 100 --python $(EDDY_VENV)/bin/python
+	$(CARGO_TARGET_DIR)/release/eddy-bench e2e --backlog 1000000 --record-size 100 --durability fsync --python $(EDDY_VENV)/bin/python
 
 fmt: ## Format the code.
 	$(CARGO) fmt --all

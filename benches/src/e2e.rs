@@ -158,6 +158,13 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
     }
     println!();
 
+    let (shards, mappings, cpu_percent) = idle_cpu(&server).await?;
+    println!(
+        "idle server with {shards} shards × {mappings} mappings ({} pollers): {cpu_percent:.2} % of one core over 5 s",
+        shards * mappings
+    );
+    println!();
+
     server.log.create_stream("live", args.shards, 24).await?;
     let mut live = MappingSpec::new("live", "latency", StartingPosition::Latest);
     live.batch_size = 100;
@@ -171,6 +178,18 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
         args.durability
     );
     println!();
+    if durability == Durability::Fsync {
+        let fsync_dir = tempfile::tempdir_in(dir.path())?;
+        let fsyncs_per_sec = tokio::task::spawn_blocking(move || {
+            crate::ceiling::fsync_rate(fsync_dir.path(), Duration::from_secs(2))
+        })
+        .await??;
+        println!(
+            "this disk: one 4 KiB write + fdatasync takes {:.3} ms on average ({fsyncs_per_sec:.0}/s); the target is p99 within that + 1 ms",
+            1000.0 / fsyncs_per_sec
+        );
+        println!();
+    }
     let rates: Vec<(String, u64)> = match args.rate {
         Some(rate) => vec![(format!("{rate} rec/s"), rate)],
         None => args
@@ -231,6 +250,25 @@ async fn preload(log: &Log, stream: &str, count: u64, record_size: usize) -> any
         loaded += n;
     }
     Ok(())
+}
+
+/// CPU of the whole process while 64 shards × 2 mappings wait for records.
+async fn idle_cpu(server: &RunningServer) -> anyhow::Result<(u32, u32, f64)> {
+    const SHARDS: u32 = 64;
+    server.log.create_stream("idle", SHARDS, 24).await?;
+    let mut ids = Vec::new();
+    for function in ["drain", "latency"] {
+        let spec = MappingSpec::new("idle", function, StartingPosition::Latest);
+        ids.push(server.mappings.create(spec)?.id);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (cpu_before, started) = (process_cpu_secs(), Instant::now());
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let percent = (process_cpu_secs() - cpu_before) / started.elapsed().as_secs_f64() * 100.0;
+    for id in ids {
+        server.mappings.delete(&id).await?;
+    }
+    Ok((SHARDS, 2, percent))
 }
 
 /// Returns (records, seconds).

@@ -1,18 +1,19 @@
 //! eddy's functions and triggers: the handler trait, the native and process (Lambda
 //! Runtime API) runtimes, event source mappings and their pollers.
 //!
-//! Depends on `eddy-shards` only; knows nothing of gRPC or HTTP. Pollers will wait on
-//! [`eddy_shards::ShardHandle::subscribe_head`] and read with [`eddy_shards::Log::read`].
+//! Depends on `eddy-shards` only; knows nothing of gRPC or HTTP. Pollers wait on
+//! [`eddy_shards::ShardHandle::subscribe_head`] and read with [`eddy_shards::Log::read_async`].
 //!
-//! Built so far: the shard poller ([`poller`]) with native handlers ([`handler`]),
-//! checkpoints, filters, retries, bisect, ReportBatchItemFailures, maximum record age and
-//! failure destinations, and ParallelizationFactor lanes ([`lanes`]: order kept per
-//! partition key), a registry of native functions ([`functions`]) and mapping management
-//! ([`manager`]: persisted, restarted on open, enable/disable/update/delete), the Lambda
-//! Runtime API endpoint that worker processes talk to ([`runtime_api`]) and the warm pool
-//! of worker processes ([`process_pool`], idle workers reaped; `ProcessHandler` makes a
-//! process function a mapping target). Still to come: persisted function definitions,
-//! invoke (sync, async, dry-run), and the gRPC/CLI for all of it in the engine.
+//! - [`function_spec`] and [`functions`]: function definitions (process functions are
+//!   persisted; native ones are registered by the embedding program) and their runtimes:
+//!   [`process_pool`] runs warm worker processes, each served its own Lambda Runtime API
+//!   ([`runtime_api`]); native handlers ([`handler`]) run in process.
+//! - [`mapping`], [`manager`], [`poller`], [`lanes`]: event source mappings and their
+//!   pollers (one per shard, or per lane with ParallelizationFactor), with [`filter`]s,
+//!   [`checkpoint`]s, retries, bisect, ReportBatchItemFailures, record age and failure
+//!   [`destination`]s; counters in [`stats`].
+//! - [`invoke`] and [`event_queue`]: the Invoke API — synchronous, dry-run, and
+//!   asynchronous through a durable queue with retries and an on-failure stream.
 //!
 //! # Invariants
 //! - One batch in flight per (mapping, shard); records reach the function in sequence
@@ -20,6 +21,8 @@
 //! - The checkpoint only moves past a record once it was delivered, filtered out, sent to
 //!   the failure destination, or discarded and counted: nothing is skipped silently.
 //! - After a restart, delivery resumes from the checkpoint (at-least-once).
+//! - An accepted asynchronous invocation is stored before it is acknowledged, and is only
+//!   deleted once it succeeded, reached its destination, or was dropped with an error log.
 
 pub mod checkpoint;
 pub mod destination;

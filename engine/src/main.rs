@@ -8,11 +8,16 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = eddy::cli::Cli::parse();
-    let default_level = if matches!(cli.command, eddy::cli::Command::Serve(_)) {
-        "info"
-    } else {
-        "warn"
-    };
+    let serving = matches!(cli.command, eddy::cli::Command::Serve(_));
+    if !serving {
+        // Client commands end quietly when their output is closed (`eddy read … | head`),
+        // as Unix tools do. The server keeps Rust's default (SIGPIPE ignored).
+        // SAFETY: resetting a signal disposition before any thread is started.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
+    let default_level = if serving { "info" } else { "warn" };
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("EDDY_LOG").unwrap_or_else(|_| EnvFilter::new(default_level)),
