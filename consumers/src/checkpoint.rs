@@ -39,18 +39,21 @@ impl CheckpointStore {
         }
     }
 
+    /// The document write that sets a checkpoint, to join other writes atomically.
+    pub fn write_for(mapping_id: &str, shard_id: &str, next_seq: u64) -> DocumentWrite {
+        DocumentWrite::Put {
+            namespace: NAMESPACE,
+            key: key(mapping_id, shard_id),
+            value: next_seq.to_be_bytes().to_vec(),
+        }
+    }
+
     /// Records that everything below `next_seq` was handled. Written to the WAL without
     /// fsync: it survives `kill -9`; after power loss an older checkpoint only means
     /// redelivery.
     pub fn set(&self, mapping_id: &str, shard_id: &str, next_seq: u64) -> Result<(), StorageError> {
-        self.log.write_documents(
-            &[DocumentWrite::Put {
-                namespace: NAMESPACE,
-                key: key(mapping_id, shard_id),
-                value: next_seq.to_be_bytes().to_vec(),
-            }],
-            false,
-        )
+        self.log
+            .write_documents(&[Self::write_for(mapping_id, shard_id, next_seq)], false)
     }
 
     /// Like [`CheckpointStore::set`], riding in the log writer's next group commit (no
@@ -62,11 +65,7 @@ impl CheckpointStore {
         next_seq: u64,
     ) -> Result<(), StorageError> {
         self.log
-            .write_documents_async(vec![DocumentWrite::Put {
-                namespace: NAMESPACE,
-                key: key(mapping_id, shard_id),
-                value: next_seq.to_be_bytes().to_vec(),
-            }])
+            .write_documents_async(vec![Self::write_for(mapping_id, shard_id, next_seq)])
             .await
     }
 

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::event::EventSource;
 
 /// Why records went to the failure destination.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum FailureCondition {
     /// A mapping's batch failed MaximumRetryAttempts + 1 times.
     RetryAttemptsExhausted,

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use eddy_shards::{AppendRecord, DocumentWrite, Durability, Log, StorageError};
+use eddy_shards::{AppendError, AppendRecord, DocumentWrite, Durability, Log, StorageError};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -72,6 +72,27 @@ struct StoredEvent {
     attempts: u32,
     /// The JSON payload, as text.
     payload: String,
+    /// Set once retries or age are exhausted, while the failure record waits for its
+    /// destination to take it.
+    #[serde(default)]
+    failed_for_good: Option<FinalFailure>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FinalFailure {
+    condition: FailureCondition,
+    error_type: String,
+    message: String,
+}
+
+/// What happens to an event after an attempt.
+enum Next {
+    /// Succeeded, sent to its destination or dropped (with a log): deleted.
+    Done,
+    /// Run it again at this time (ms).
+    RetryAt(u64),
+    /// Shutdown came first: still stored as before, runs after a restart.
+    Interrupted,
 }
 
 /// What the dispatcher keeps in memory per event (the payload stays on disk).
@@ -87,6 +108,8 @@ struct State {
     /// Due time (ms) and id → event.
     due: BTreeMap<(u64, u64), Pending>,
     in_flight: usize,
+    /// Accepted events whose store has not finished yet.
+    storing: usize,
     queued_payload_bytes: usize,
 }
 
@@ -107,6 +130,7 @@ pub struct EventQueue {
     settings: QueueSettings,
     state: Mutex<State>,
     wake: Notify,
+    cancel: CancellationToken,
     pub stats: QueueStats,
 }
 
@@ -116,8 +140,10 @@ impl EventQueue {
         log: Arc<Log>,
         functions: Arc<Functions>,
         settings: QueueSettings,
+        cancel: CancellationToken,
     ) -> Result<Arc<Self>, StorageError> {
         let mut state = State::default();
+        let now = log.now_millis();
         for (key, bytes) in log.list_documents(NAMESPACE)? {
             let id: u64 = key
                 .parse()
@@ -127,7 +153,7 @@ impl EventQueue {
             state.next_id = state.next_id.max(id + 1);
             state.queued_payload_bytes += event.payload.len();
             state.due.insert(
-                (0, id),
+                (now, id),
                 Pending {
                     key,
                     payload_bytes: event.payload.len(),
@@ -143,6 +169,7 @@ impl EventQueue {
             settings,
             state: Mutex::new(state),
             wake: Notify::new(),
+            cancel,
             stats: QueueStats::default(),
         }))
     }
@@ -159,56 +186,74 @@ impl EventQueue {
 
     /// Queues one invocation of `function` durably; returns once it is stored.
     /// The caller checked the function and the payload.
+    ///
+    /// # Cancel safety
+    /// The store runs in a task of its own: dropping the future does not lose or strand
+    /// the event (it runs, though the caller was not told it was accepted).
     pub async fn enqueue(
-        &self,
+        self: &Arc<Self>,
         function: &str,
         request_id: &str,
         payload: &[u8],
     ) -> Result<(), EnqueueError> {
         let payload = String::from_utf8_lossy(payload).into_owned();
+        let payload_bytes = payload.len();
         let id = {
             let mut state = self.state.lock();
-            let events = state.due.len() + state.in_flight;
+            let events = state.due.len() + state.in_flight + state.storing;
             if events >= self.settings.max_events {
                 return Err(EnqueueError::Throttled(format!(
                     "{events} events, the limit is {}",
                     self.settings.max_events
                 )));
             }
-            if state.queued_payload_bytes + payload.len() > self.settings.max_payload_bytes {
+            if state.queued_payload_bytes + payload_bytes > self.settings.max_payload_bytes {
                 return Err(EnqueueError::Throttled(format!(
                     "{} bytes of payloads, the limit is {}",
                     state.queued_payload_bytes, self.settings.max_payload_bytes
                 )));
             }
-            state.queued_payload_bytes += payload.len();
+            state.queued_payload_bytes += payload_bytes;
+            state.storing += 1;
             state.next_id += 1;
             state.next_id - 1
         };
         let key = format!("{id:020}");
-        let payload_bytes = payload.len();
+        let now = self.log.now_millis();
         let event = StoredEvent {
             request_id: request_id.to_string(),
             function: function.to_string(),
-            enqueued_at_millis: self.log.now_millis(),
+            enqueued_at_millis: now,
             attempts: 0,
             payload,
+            failed_for_good: None,
         };
-        let written = self.store(key.clone(), &event).await;
-        let mut state = self.state.lock();
-        if let Err(err) = written {
-            state.queued_payload_bytes -= payload_bytes;
-            return Err(err.into());
-        }
-        state.due.insert((0, id), Pending { key, payload_bytes });
-        drop(state);
-        self.wake.notify_one();
+        let queue = self.clone();
+        // Task: enqueue-event; finishes the store and the bookkeeping even when the
+        // caller goes away.
+        let stored = tokio::spawn(async move {
+            let written = queue.store(key.clone(), &event).await;
+            let mut state = queue.state.lock();
+            state.storing -= 1;
+            if written.is_err() {
+                state.queued_payload_bytes -= payload_bytes;
+            } else {
+                state.due.insert((now, id), Pending { key, payload_bytes });
+            }
+            drop(state);
+            queue.wake.notify_one();
+            written
+        });
+        stored
+            .await
+            .map_err(|err| StorageError::Io(format!("enqueue task failed: {err}")))??;
         Ok(())
     }
 
-    /// Runs due events until `cancel` fires. Events running then are left stored and
-    /// run again after a restart.
-    pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
+    /// Runs due events until the queue's cancellation token fires, then waits for the
+    /// running ones to stop. An event interrupted by shutdown is left stored as it was
+    /// and runs again after a restart (at-least-once).
+    pub async fn run(self: Arc<Self>) {
         loop {
             let next_due_millis = self.start_due_events();
             let sleep = match next_due_millis {
@@ -219,8 +264,19 @@ impl EventQueue {
             tokio::select! {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(sleep) => {}
-                _ = cancel.cancelled() => return,
+                _ = self.cancel.cancelled() => break,
             }
+        }
+        // Running events see the cancellation and return; each wakes us as it ends.
+        loop {
+            let busy = {
+                let state = self.state.lock();
+                state.in_flight + state.storing
+            };
+            if busy == 0 {
+                return;
+            }
+            self.wake.notified().await;
         }
     }
 
@@ -244,21 +300,23 @@ impl EventQueue {
             // Task: invoke-event, one per running asynchronous invocation.
             tokio::spawn(async move {
                 let id = first.1;
-                let requeue = match queue.attempt(&pending).await {
-                    Ok(requeue) => requeue,
+                let next = match queue.attempt(&pending).await {
+                    Ok(next) => next,
                     Err(err) => {
                         // Storage failed: keep the event in memory and try again later.
                         error!(event = %pending.key, %err, "asynchronous invocation could not be stored");
-                        Some(queue.log.now_millis() + 1000)
+                        Next::RetryAt(queue.log.now_millis() + 1000)
                     }
                 };
                 let mut state = queue.state.lock();
                 state.in_flight -= 1;
-                match requeue {
-                    Some(due) => {
+                match next {
+                    Next::RetryAt(due) => {
                         state.due.insert((due, id), pending);
                     }
-                    None => state.queued_payload_bytes -= pending.payload_bytes,
+                    Next::Done | Next::Interrupted => {
+                        state.queued_payload_bytes -= pending.payload_bytes
+                    }
                 }
                 drop(state);
                 queue.wake.notify_one();
@@ -266,89 +324,112 @@ impl EventQueue {
         }
     }
 
-    /// Runs one event once. Returns when to run it again, or `None` when it is done
-    /// (succeeded, sent to its destination or dropped) and deleted.
-    async fn attempt(&self, pending: &Pending) -> Result<Option<u64>, StorageError> {
+    /// Runs one event once.
+    async fn attempt(&self, pending: &Pending) -> Result<Next, StorageError> {
         let Some(bytes) = self.log.get_document(NAMESPACE, &pending.key)? else {
-            return Ok(None);
+            return Ok(Next::Done);
         };
-        let mut event: StoredEvent = serde_json::from_slice(&bytes).map_err(|err| {
-            StorageError::Corruption(format!("invoke event {}: {err}", pending.key))
-        })?;
+        let Ok(mut event) = serde_json::from_slice::<StoredEvent>(&bytes) else {
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            error!(event = %pending.key, "asynchronous invocation dropped: its stored form is corrupt");
+            self.delete(&pending.key).await?;
+            return Ok(Next::Done);
+        };
         let Some(function) = self.functions.get(&event.function) else {
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
             error!(request_id = %event.request_id, function = %event.function,
                 "asynchronous invocation dropped: its function was deleted");
             self.delete(&pending.key).await?;
-            return Ok(None);
+            return Ok(Next::Done);
         };
-        let config = &function.spec.async_invoke;
-        let now = self.log.now_millis();
-        let max_age_millis = u64::from(config.max_event_age_secs) * 1000;
-        let (condition, error) = if now.saturating_sub(event.enqueued_at_millis) > max_age_millis {
-            (
-                FailureCondition::EventAgeExceeded,
-                crate::handler::FunctionError {
+        if event.failed_for_good.is_none() {
+            let config = &function.spec.async_invoke;
+            let now = self.log.now_millis();
+            let max_age_millis = u64::from(config.max_event_age_secs) * 1000;
+            if now.saturating_sub(event.enqueued_at_millis) > max_age_millis {
+                event.failed_for_good = Some(FinalFailure {
+                    condition: FailureCondition::EventAgeExceeded,
                     error_type: "EventAgeExceeded".into(),
                     message: format!(
                         "the event is older than MaximumEventAgeInSeconds ({})",
                         config.max_event_age_secs
                     ),
-                },
-            )
-        } else {
-            let outcome = function
-                .invoke(
-                    &event.request_id,
-                    Bytes::from(event.payload.clone().into_bytes()),
-                )
-                .await;
-            event.attempts += 1;
-            match outcome {
-                Outcome::Success(_) => {
-                    self.stats.succeeded.fetch_add(1, Ordering::Relaxed);
-                    self.delete(&pending.key).await?;
-                    return Ok(None);
+                });
+            } else {
+                let payload = Bytes::from(event.payload.clone().into_bytes());
+                let outcome = tokio::select! {
+                    outcome = function.invoke(&event.request_id, payload) => outcome,
+                    // Shutting down: the attempt does not count; the event stays stored.
+                    _ = self.cancel.cancelled() => return Ok(Next::Interrupted),
+                };
+                event.attempts += 1;
+                match outcome {
+                    Outcome::Success(_) => {
+                        self.stats.succeeded.fetch_add(1, Ordering::Relaxed);
+                        self.delete(&pending.key).await?;
+                        return Ok(Next::Done);
+                    }
+                    Outcome::Failed(error) if event.attempts <= config.max_retries => {
+                        self.stats.retried.fetch_add(1, Ordering::Relaxed);
+                        warn!(request_id = %event.request_id, function = %event.function,
+                            attempt = event.attempts, error_type = %error.error_type,
+                            "asynchronous invocation failed; will retry");
+                        self.store(pending.key.clone(), &event).await?;
+                        let delay =
+                            self.settings.first_retry_delay * (1 << (event.attempts - 1).min(8));
+                        return Ok(Next::RetryAt(
+                            self.log.now_millis() + delay.as_millis() as u64,
+                        ));
+                    }
+                    Outcome::Failed(error) => {
+                        event.failed_for_good = Some(FinalFailure {
+                            condition: FailureCondition::RetriesExhausted,
+                            error_type: error.error_type,
+                            message: error.message,
+                        });
+                    }
                 }
-                Outcome::Failed(error) if event.attempts <= config.max_retries => {
-                    self.stats.retried.fetch_add(1, Ordering::Relaxed);
-                    warn!(request_id = %event.request_id, function = %event.function,
-                        attempt = event.attempts, error_type = %error.error_type,
-                        "asynchronous invocation failed; will retry");
-                    self.store(pending.key.clone(), &event).await?;
-                    let delay =
-                        self.settings.first_retry_delay * (1 << (event.attempts - 1).min(8));
-                    return Ok(Some(self.log.now_millis() + delay.as_millis() as u64));
-                }
-                Outcome::Failed(error) => (FailureCondition::RetriesExhausted, error),
             }
-        };
-        self.give_up(&function, &event, condition, &error).await;
-        self.delete(&pending.key).await?;
-        Ok(None)
+        }
+        match self.give_up(&function, &event).await {
+            Ok(()) => {
+                self.delete(&pending.key).await?;
+                Ok(Next::Done)
+            }
+            Err(err) => {
+                // The destination is busy or failing: keep the verdict, retry the send.
+                warn!(request_id = %event.request_id, function = %event.function, %err,
+                    "the on-failure destination refused an asynchronous invocation record; will retry");
+                self.store(pending.key.clone(), &event).await?;
+                Ok(Next::RetryAt(self.log.now_millis() + 1000))
+            }
+        }
     }
 
-    /// Sends a failed event to the function's on-failure stream, or drops it with a log.
+    /// Sends a failed event to the function's on-failure stream, or drops it with a log
+    /// when there is none (or it was deleted). A refusal that may pass is an `Err`.
     async fn give_up(
         &self,
         function: &crate::functions::Function,
         event: &StoredEvent,
-        condition: FailureCondition,
-        error: &crate::handler::FunctionError,
-    ) {
+    ) -> Result<(), AppendError> {
+        let failure = event
+            .failed_for_good
+            .as_ref()
+            .expect("give_up is called with a final failure");
         let Some(stream) = &function.spec.async_invoke.on_failure_stream else {
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
             error!(request_id = %event.request_id, function = %event.function,
-                condition = condition.as_str(), error_type = %error.error_type,
+                condition = failure.condition.as_str(), error_type = %failure.error_type,
                 "asynchronous invocation failed for good and the function has no on-failure destination");
-            return;
+            return Ok(());
         };
         let context = FailureContext {
             function_arn: &function.arn,
-            condition,
+            condition: failure.condition,
             approximate_invoke_count: event.attempts,
-            function_error: &error.error_type,
-            error_message: &error.message,
+            function_error: &failure.error_type,
+            error_message: &failure.message,
             now_millis: self.log.now_millis(),
         };
         let record = async_failure_record(&context, &event.request_id, event.payload.as_bytes());
@@ -368,12 +449,15 @@ impl EventQueue {
                 self.stats
                     .sent_to_destination
                     .fetch_add(1, Ordering::Relaxed);
+                Ok(())
             }
-            Err(err) => {
+            Err(AppendError::NotFound(err)) => {
                 self.stats.dropped.fetch_add(1, Ordering::Relaxed);
                 error!(request_id = %event.request_id, function = %event.function, %stream, %err,
-                    "asynchronous invocation failed for good and its on-failure destination refused it");
+                    "asynchronous invocation failed for good and its on-failure stream is gone");
+                Ok(())
             }
+            Err(err) => Err(err),
         }
     }
 

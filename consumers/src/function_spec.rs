@@ -200,21 +200,21 @@ impl FunctionSpec {
 impl AsyncInvokeConfig {
     pub fn validate(&self) -> Result<(), InvalidArgument> {
         check_range(
-            "max_retry_attempts",
+            "async_invoke.max_retry_attempts",
             self.max_retries,
             0,
             MAX_ASYNC_RETRIES,
             "",
         )?;
         check_range(
-            "max_event_age_secs",
+            "async_invoke.max_event_age_secs",
             self.max_event_age_secs,
             MIN_EVENT_AGE_SECS,
             MAX_EVENT_AGE_SECS,
             " seconds",
         )?;
         if let Some(stream) = &self.on_failure_stream {
-            eddy_shards::limits::check_stream_name("on_failure_stream", stream)?;
+            eddy_shards::limits::check_stream_name("async_invoke.on_failure_stream", stream)?;
         }
         Ok(())
     }
@@ -325,15 +325,15 @@ mod tests {
             ),
             (
                 Box::new(|s| s.async_invoke.max_retries = 3),
-                "`max_retry_attempts` must be between 0 and 2",
+                "`async_invoke.max_retry_attempts` must be between 0 and 2",
             ),
             (
                 Box::new(|s| s.async_invoke.max_event_age_secs = 59),
-                "`max_event_age_secs` must be between 60 and 21600",
+                "`async_invoke.max_event_age_secs` must be between 60 and 21600",
             ),
             (
                 Box::new(|s| s.async_invoke.on_failure_stream = Some("no way".into())),
-                "`on_failure_stream`",
+                "`async_invoke.on_failure_stream`",
             ),
             (
                 Box::new(|s| {

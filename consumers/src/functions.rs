@@ -106,16 +106,19 @@ impl Function {
                 let handler = handler.clone();
                 let timeout = self.timeout;
                 // A task of its own, so a panicking handler is a failed invocation.
-                let task = tokio::spawn(async move { handler.invoke(payload).await });
-                match tokio::time::timeout(timeout, task).await {
+                let mut task = tokio::spawn(async move { handler.invoke(payload).await });
+                match tokio::time::timeout(timeout, &mut task).await {
                     Ok(Ok(outcome)) => outcome,
                     Ok(Err(join_error)) => {
                         Outcome::failed("Runtime.HandlerPanicked", join_error.to_string())
                     }
-                    Err(_) => Outcome::failed(
-                        "Sandbox.Timedout",
-                        format!("Task timed out after {:.2} seconds", timeout.as_secs_f64()),
-                    ),
+                    Err(_) => {
+                        task.abort();
+                        Outcome::failed(
+                            "Sandbox.Timedout",
+                            format!("Task timed out after {:.2} seconds", timeout.as_secs_f64()),
+                        )
+                    }
                 }
             }
         }
@@ -132,6 +135,9 @@ pub struct Functions {
     log: Arc<Log>,
     settings: FunctionSettings,
     table: Arc<RwLock<Table>>,
+    /// Held across check → persist → publish by create, update and delete, so that two
+    /// changes of one function cannot interleave.
+    changes: parking_lot::Mutex<()>,
     shutdown: CancellationToken,
 }
 
@@ -152,6 +158,7 @@ impl Functions {
             log,
             settings,
             table: Arc::default(),
+            changes: parking_lot::Mutex::new(()),
             shutdown,
         };
         for (name, bytes) in functions.log.list_documents(NAMESPACE)? {
@@ -204,6 +211,7 @@ impl Functions {
             return Err(FunctionConfigError::Native(spec.name));
         }
         spec.validate()?;
+        let _change = self.changes.lock();
         if self.get(&spec.name).is_some() {
             return Err(FunctionConfigError::AlreadyExists(spec.name));
         }
@@ -225,6 +233,7 @@ impl Functions {
         name: &str,
         change: impl FnOnce(&mut FunctionSpec),
     ) -> Result<Function, FunctionConfigError> {
+        let _change = self.changes.lock();
         let current = self
             .get(name)
             .ok_or_else(|| FunctionConfigError::NotFound(name.to_string()))?;
@@ -253,6 +262,7 @@ impl Functions {
 
     /// Forgets a function; its idle workers stop, busy ones finish their invocation.
     pub fn delete(&self, name: &str) -> Result<(), FunctionConfigError> {
+        let _change = self.changes.lock();
         let function = self
             .get(name)
             .ok_or_else(|| FunctionConfigError::NotFound(name.to_string()))?;

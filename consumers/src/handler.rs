@@ -94,14 +94,17 @@ impl<F: Future> Future for CatchUnwind<F> {
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
             Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
             Ok(std::task::Poll::Ready(value)) => std::task::Poll::Ready(Ok(value)),
-            Err(panic) => {
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "the handler panicked".into());
-                std::task::Poll::Ready(Err(format!("the handler panicked: {message}")))
-            }
+            Err(panic) => std::task::Poll::Ready(Err(panic_message(panic.as_ref()))),
         }
     }
+}
+
+/// A panic's payload as a message.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    format!("the handler panicked: {message}")
 }

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use eddy_shards::{DocumentWrite, InvalidArgument, Log, StorageError};
+use eddy_shards::{DocumentWrite, InvalidArgument, Log, ReadError, StorageError};
 use parking_lot::Mutex;
 use thiserror::Error;
 use tokio::task::JoinHandle;
@@ -90,8 +90,11 @@ impl MappingManager {
     pub fn create(&self, spec: MappingSpec) -> Result<MappingInfo, MappingError> {
         self.check(&spec)?;
         let id = crate::ids::new_uuid();
-        self.persist(&id, &spec)?;
-        self.checkpoint_starting_position(&id, &spec)?;
+        // The mapping and where each shard starts, in one synced write: a create that
+        // fails leaves nothing behind, and LATEST survives a power loss.
+        let mut writes = vec![mapping_write(&id, &spec)];
+        writes.extend(self.starting_checkpoints(&id, &spec)?);
+        self.log.write_documents(&writes, true)?;
         let running = self.start(&id, spec)?;
         let info = info_of(&id, &running);
         self.mappings.lock().insert(id.clone(), running);
@@ -203,41 +206,38 @@ impl MappingManager {
         Ok(())
     }
 
-    /// Resolves where each shard starts now, so that LATEST means "after `create`
+    /// Where each shard starts, resolved now, so that LATEST means "after `create`
     /// returned": a record put once the caller has the mapping id is delivered.
-    fn checkpoint_starting_position(
+    fn starting_checkpoints(
         &self,
         id: &str,
         spec: &MappingSpec,
-    ) -> Result<(), MappingError> {
-        let checkpoints = CheckpointStore::new(self.log.clone());
-        for shard in self
+    ) -> Result<Vec<DocumentWrite>, MappingError> {
+        let shards = self
             .log
             .shards(&spec.stream)
-            .map_err(|_| MappingError::StreamNotFound(spec.stream.clone()))?
-        {
+            .map_err(|_| MappingError::StreamNotFound(spec.stream.clone()))?;
+        let mut writes = Vec::with_capacity(shards.len());
+        for shard in shards {
             let seq = match spec.starting_position {
                 StartingPosition::TrimHorizon => shard.trim_seq(),
                 StartingPosition::Latest => shard.head_seq_exclusive(),
                 StartingPosition::AtTimestamp(millis) => self
                     .log
                     .seq_at_timestamp(&shard, millis)
-                    .map_err(|err| StorageError::Io(err.to_string()))?,
+                    .map_err(|err| match err {
+                        ReadError::InvalidArgument(err) => MappingError::InvalidArgument(err),
+                        ReadError::NotFound(_) => MappingError::StreamNotFound(spec.stream.clone()),
+                        ReadError::Storage(err) => MappingError::Storage(err),
+                    })?,
             };
-            checkpoints.set(id, shard.shard_id(), seq)?;
+            writes.push(CheckpointStore::write_for(id, shard.shard_id(), seq));
         }
-        Ok(())
+        Ok(writes)
     }
 
     fn persist(&self, id: &str, spec: &MappingSpec) -> Result<(), MappingError> {
-        self.log.write_documents(
-            &[DocumentWrite::Put {
-                namespace: NAMESPACE,
-                key: id.to_string(),
-                value: serde_json::to_vec(spec).expect("mapping spec serialises"),
-            }],
-            true,
-        )?;
+        self.log.write_documents(&[mapping_write(id, spec)], true)?;
         Ok(())
     }
 
@@ -314,6 +314,14 @@ impl MappingManager {
             cancel,
             pollers,
         })
+    }
+}
+
+fn mapping_write(id: &str, spec: &MappingSpec) -> DocumentWrite {
+    DocumentWrite::Put {
+        namespace: NAMESPACE,
+        key: id.to_string(),
+        value: serde_json::to_vec(spec).expect("mapping spec serialises"),
     }
 }
 

@@ -71,10 +71,10 @@ impl MappingSpec {
 
     /// Checks every parameter against Lambda's ranges; returns the compiled filters.
     pub fn validate(&self) -> Result<FilterSet, InvalidArgument> {
-        eddy_shards::limits::check_stream_name("stream", &self.stream)?;
+        eddy_shards::limits::check_stream_name("stream_name", &self.stream)?;
         if self.function.is_empty() || self.function.len() > 64 {
             return Err(InvalidArgument::new(
-                "function",
+                "function_name",
                 "must be 1 to 64 characters",
             ));
         }
@@ -195,8 +195,8 @@ mod tests {
                 Box::new(|s| s.on_failure_stream = Some("bad name".into())),
                 "`on_failure_stream`",
             ),
-            (Box::new(|s| s.stream = String::new()), "`stream`"),
-            (Box::new(|s| s.function = String::new()), "`function`"),
+            (Box::new(|s| s.stream = String::new()), "`stream_name`"),
+            (Box::new(|s| s.function = String::new()), "`function_name`"),
             (
                 Box::new(|s| s.filters = vec!["{".into()]),
                 "`FilterCriteria.Filters[0].Pattern` is not valid JSON",

@@ -24,7 +24,9 @@ use crate::checkpoint::CheckpointStore;
 use crate::destination::{chunk_for_destination, failure_record, FailureCondition, FailureContext};
 use crate::event::{filterable_view, parse_batch_response, BatchResponse, EventSource};
 use crate::filter::FilterSet;
-use crate::handler::{CatchUnwind, FunctionError, NativeHandler, Outcome, RecordBatch};
+use crate::handler::{
+    panic_message, CatchUnwind, FunctionError, NativeHandler, Outcome, RecordBatch,
+};
 use crate::mapping::{MappingSpec, StartingPosition, MAX_BATCH_BYTES};
 use crate::stats::MappingStats;
 
@@ -335,12 +337,21 @@ async fn invoke(ctx: &MappingContext, source: &EventSource, records: &[Record]) 
         source: source.clone(),
         records: records.to_vec(),
     };
-    let outcome = match tokio::time::timeout(
-        ctx.function_timeout,
-        CatchUnwind(ctx.handler.handle(&batch)),
-    )
-    .await
-    {
+    // A synchronous handler does its work inside `handle` itself: catch that too.
+    let started =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ctx.handler.handle(&batch)));
+    let outcome = match started {
+        Err(panic) => Outcome::failed("Runtime.HandlerPanicked", panic_message(panic.as_ref())),
+        Ok(future) => invoke_with_timeout(ctx, future).await,
+    };
+    verdict(ctx, records, outcome)
+}
+
+async fn invoke_with_timeout(
+    ctx: &MappingContext,
+    future: crate::handler::BoxFuture<'_, Outcome>,
+) -> Outcome {
+    match tokio::time::timeout(ctx.function_timeout, CatchUnwind(future)).await {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(panic)) => Outcome::failed("Runtime.HandlerPanicked", panic),
         Err(_) => Outcome::failed(
@@ -350,7 +361,11 @@ async fn invoke(ctx: &MappingContext, source: &EventSource, records: &[Record]) 
                 ctx.function_timeout.as_secs_f64()
             ),
         ),
-    };
+    }
+}
+
+/// ReportBatchItemFailures applied to an outcome.
+fn verdict(ctx: &MappingContext, records: &[Record], outcome: Outcome) -> Verdict {
     match outcome {
         Outcome::Failed(error) => Verdict::Failure(error),
         Outcome::Success(_) if !ctx.spec.report_batch_item_failures => Verdict::Success,

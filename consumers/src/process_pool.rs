@@ -201,15 +201,18 @@ impl ProcessPool {
 /// an orphan could still finish an invocation the restarted server runs again).
 #[cfg(target_os = "linux")]
 fn die_with_the_server(command: &mut Command) {
-    // SAFETY: the closure runs in the child between fork and exec and only calls
-    // prctl(2) and getppid(2), which are async-signal-safe.
+    // The signal comes when the thread that forked exits; tokio's worker threads live as
+    // long as the runtime, that is, as long as the server.
+    // SAFETY: getpid(2) here, and in the child between fork and exec only prctl(2) and
+    // getppid(2), which are async-signal-safe.
     unsafe {
-        command.pre_exec(|| {
+        let server_pid = libc::getpid();
+        command.pre_exec(move || {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            // The server may have died between fork and prctl.
-            if libc::getppid() == 1 {
+            // The server may have died between fork and prctl (eddy may itself be pid 1).
+            if libc::getppid() != server_pid {
                 return Err(std::io::Error::other("the server exited"));
             }
             Ok(())

@@ -422,6 +422,45 @@ async fn timeouts_and_panics_are_failures_and_exhausted_records_are_counted() {
     );
 }
 
+/// A plain closure handler runs inside `handle` itself; its panic is a failed
+/// invocation too, and the poller lives on to deliver the next records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_closure_handler_fails_the_batch_not_the_poller() {
+    let f = Fixture::new().await;
+    f.put(&["boom", "fine"]).await;
+    let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let seen_by_handler = seen.clone();
+    let closure = move |batch: &RecordBatch| {
+        let data = String::from_utf8(batch.records[0].data.to_vec()).unwrap();
+        if data == "boom" {
+            panic!("closure bug");
+        }
+        seen_by_handler.lock().push(data);
+        ok()
+    };
+    let mut spec = spec();
+    spec.batch_size = 1;
+    spec.max_retries = 0;
+    let recorder = Recorder::new(|_, _| ok());
+    let mut ctx = f.context(spec, &recorder, Duration::from_secs(5));
+    Arc::get_mut(&mut ctx).unwrap().handler = Arc::new(closure);
+    let (cancel, task) = f.start(&ctx);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while seen.lock().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            ctx.stats.snapshot()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    cancel.cancel();
+    task.await.unwrap();
+    assert_eq!(*seen.lock(), vec!["fine".to_string()]);
+    let stats = ctx.stats.snapshot();
+    assert_eq!((stats.errors, stats.records_discarded), (1, 1));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_batching_window_gathers_records_into_one_batch() {
     let f = Fixture::new().await;

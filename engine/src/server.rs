@@ -84,6 +84,7 @@ pub async fn start_with(
             first_retry_delay: std::time::Duration::from_millis(config.async_retry_delay_millis),
             ..QueueSettings::default()
         },
+        shutdown.child_token(),
     )?;
     let invoker = Arc::new(Invoker::new(functions.clone(), queue.clone()));
 
@@ -157,7 +158,7 @@ pub async fn start_with(
         shutdown.child_token(),
     ));
     // Task: invoke-queue, runs asynchronous invocations until shutdown.
-    let queue_task = tokio::spawn(queue.run(shutdown.child_token()));
+    let queue_task = tokio::spawn(queue.clone().run());
     info!(%grpc_addr, durability = ?config.durability, "eddy serving");
     Ok(RunningServer {
         grpc_addr,

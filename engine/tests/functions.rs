@@ -33,6 +33,8 @@ def handler(event, context):
 /// every call in `$OUT_FILE`.
 const ECHO: &str = r#"
 import os, time
+with open(os.environ["OUT_FILE"] + ".pids", "a") as pids:
+    pids.write(str(os.getpid()) + "\n")
 def handler(event, context):
     with open(os.environ["OUT_FILE"], "a") as out:
         out.write(str(event.get("id")) + "\n")
@@ -43,7 +45,7 @@ def handler(event, context):
     if event.get("fail"):
         raise RuntimeError("failing on purpose " + str(event.get("id")))
     print("echo", event.get("id"), flush=True)
-    return {"echo": event, "function": context.function_name}
+    return {"echo": event, "function": context.function_name, "greeting": os.environ.get("GREETING")}
 "#;
 
 fn write_handler(dir: &Path, module: &str, source: &str) {
@@ -157,8 +159,15 @@ async fn a_python_handler_gets_every_record_through_the_cli_and_a_mapping() {
         "record-7 was failed once"
     );
 
-    let described: Value =
-        serde_json::from_str(&cli(&endpoint, &["--json", "mapping", "describe", &id])).unwrap();
+    // The handler writes its file before the poller counts the batch.
+    let described: Value = eventually("the mapping's counters", Duration::from_secs(30), || {
+        let described: Value =
+            serde_json::from_str(&cli(&endpoint, &["--json", "mapping", "describe", &id])).unwrap();
+        (described["records_delivered"].as_u64().unwrap() >= RECORDS as u64
+            && described["last_processing_result"] == "OK")
+            .then_some(described)
+    })
+    .await;
     assert_eq!(described["state"], "Enabled");
     assert_eq!(described["last_processing_result"], "OK");
     assert_eq!(described["batch_size"], 25);
@@ -352,6 +361,38 @@ async fn invoke_sync_dry_run_event_retries_and_failure_destination() {
     .unwrap();
     assert!(again.function_error.is_none());
 
+    // An update applies from the next invocation; unset async fields stay.
+    let mut env = python_function("echo", &code, "echo").env;
+    env.insert("OUT_FILE".into(), out_file.display().to_string());
+    env.insert("GREETING".into(), "hello".into());
+    let updated = c
+        .functions
+        .update_function(pb::UpdateFunctionRequest {
+            name: "echo".into(),
+            env: Some(pb::EnvVars { vars: env }),
+            async_invoke: Some(pb::AsyncInvokeConfig {
+                max_retry_attempts: Some(2),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let async_invoke = updated.async_invoke.unwrap();
+    assert_eq!(async_invoke.on_failure_stream.as_deref(), Some("failures"));
+    assert_eq!(updated.timeout_secs, 2, "fields not in the update stay");
+    let greeted = invoke(
+        &mut c,
+        "echo",
+        r#"{"id": "greet"}"#,
+        pb::InvocationType::RequestResponse,
+    )
+    .await
+    .unwrap();
+    let body: Value = serde_json::from_slice(&greeted.payload).unwrap();
+    assert_eq!(body["greeting"], "hello");
+
     // DryRun checks only: nothing runs.
     let calls_before = lines(&out_file).len();
     let dry = invoke(
@@ -452,15 +493,49 @@ async fn queued_events_survive_kill_9() {
         .insert("OUT_FILE".into(), out_file.display().to_string());
     request.concurrency = Some(1);
     c.functions.create_function(request).await.unwrap();
-    // One worker, each event takes 2 s: most are still queued at the kill.
+    // One worker; the first event takes 5 s, the others 1 s: most are still queued at
+    // the kill, and the first one is running.
     for i in 0..6 {
-        let payload = format!(r#"{{"id": "event-{i}", "sleep": 2}}"#);
+        let sleep = if i == 0 { 5 } else { 1 };
+        let payload = format!(r#"{{"id": "event-{i}", "sleep": {sleep}}}"#);
         invoke(&mut c, "slow", &payload, pb::InvocationType::Event)
             .await
             .unwrap();
     }
+    // Kill while the first event runs (it sleeps 5 s in the worker).
+    eventually("the first event to start", Duration::from_secs(60), || {
+        lines(&out_file)
+            .contains(&"event-0".to_string())
+            .then_some(())
+    })
+    .await;
     server.kill();
     let ran_before_kill: HashSet<String> = lines(&out_file).into_iter().collect();
+    // The worker died with the server, at once: an orphan would still be sleeping in
+    // event-0 for seconds, and could finish it on its own.
+    let pids = lines(&dir.path().join("calls.txt.pids"));
+    assert!(!pids.is_empty(), "a worker started");
+    eventually(
+        "the workers to die with the server",
+        Duration::from_secs(2),
+        || {
+            pids.iter()
+                .all(|pid| {
+                    let stat =
+                        std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                    // Gone, or a zombie nobody has reaped yet.
+                    stat.is_empty()
+                        || stat
+                            .rsplit(')')
+                            .next()
+                            .unwrap_or("")
+                            .trim_start()
+                            .starts_with('Z')
+                })
+                .then_some(())
+        },
+    )
+    .await;
     assert!(
         ran_before_kill.len() < 6,
         "the kill came after everything ran: the test proves nothing"
@@ -552,7 +627,7 @@ async fn bad_function_mapping_and_invoke_requests_are_rejected_and_write_nothing
                 })
             }),
             tonic::Code::InvalidArgument,
-            "`max_retry_attempts` must be between 0 and 2",
+            "`async_invoke.max_retry_attempts` must be between 0 and 2",
         ),
         (
             Box::new(|r| {
@@ -562,7 +637,7 @@ async fn bad_function_mapping_and_invoke_requests_are_rejected_and_write_nothing
                 })
             }),
             tonic::Code::InvalidArgument,
-            "`max_event_age_secs` must be between 60 and 21600",
+            "`async_invoke.max_event_age_secs` must be between 60 and 21600",
         ),
         (
             Box::new(|r| {
@@ -788,5 +863,32 @@ async fn bad_function_mapping_and_invoke_requests_are_rejected_and_write_nothing
         })
         .await
         .unwrap_err();
+    assert_eq!(bad_type.code(), tonic::Code::InvalidArgument);
     assert!(bad_type.message().contains("`invocation_type`"));
+
+    // Rejected requests wrote nothing that a restart would bring back.
+    let created_id = created.id.clone();
+    server.terminate();
+    let server = Server::start(&dir.path().join("data"), "buffered");
+    let mut c = server.clients().await;
+    let functions = c
+        .functions
+        .list_functions(pb::ListFunctionsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let names: Vec<&str> = functions
+        .functions
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(names, vec!["f"]);
+    let mappings = c
+        .mappings
+        .list_mappings(pb::ListMappingsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let ids: Vec<&str> = mappings.mappings.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids, vec![created_id.as_str()]);
 }

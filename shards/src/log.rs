@@ -664,7 +664,8 @@ impl Log {
                 .unwrap_or_else(|_| Err(StorageError::Io("the log writer stopped".into())));
         };
         let log = self.clone();
-        tokio::task::spawn_blocking(move || log.write_documents(&writes, false))
+        let sync = self.durability() == Durability::Fsync;
+        tokio::task::spawn_blocking(move || log.write_documents(&writes, sync))
             .await
             .map_err(|err| StorageError::Io(format!("document write task failed: {err}")))?
     }

@@ -71,6 +71,24 @@ fn async_config_from_proto(config: Option<pb::AsyncInvokeConfig>) -> AsyncInvoke
     }
 }
 
+/// An update of the asynchronous settings: fields that are set replace the current ones;
+/// an empty `on_failure_stream` removes the destination.
+fn merge_async_config(
+    mut current: AsyncInvokeConfig,
+    change: &pb::AsyncInvokeConfig,
+) -> AsyncInvokeConfig {
+    if let Some(retries) = change.max_retry_attempts {
+        current.max_retries = retries;
+    }
+    if let Some(age) = change.max_event_age_secs {
+        current.max_event_age_secs = age;
+    }
+    if let Some(stream) = &change.on_failure_stream {
+        current.on_failure_stream = Some(stream.clone()).filter(|s| !s.is_empty());
+    }
+    current
+}
+
 pub fn describe(function: &Function) -> pb::FunctionDescription {
     let spec = &function.spec;
     let (runtime, command, workdir, handler) = match &spec.runtime {
@@ -156,8 +174,13 @@ impl pb::functions_server::Functions for FunctionsService {
     ) -> Result<Response<pb::FunctionDescription>, Status> {
         let request = request.into_inner();
         self.get(&request.name)?;
-        if let Some(config) = &request.async_invoke {
-            self.check_destination(&async_config_from_proto(Some(config.clone())))?;
+        let current = self.get(&request.name)?.spec.async_invoke;
+        let async_invoke = request
+            .async_invoke
+            .as_ref()
+            .map(|change| merge_async_config(current, change));
+        if let Some(config) = &async_invoke {
+            self.check_destination(config)?;
         }
         let function = self
             .functions
@@ -184,8 +207,8 @@ impl pb::functions_server::Functions for FunctionsService {
                 spec.timeout_secs = request.timeout_secs.unwrap_or(spec.timeout_secs);
                 spec.memory_mb = request.memory_mb.unwrap_or(spec.memory_mb);
                 spec.concurrency = request.concurrency.unwrap_or(spec.concurrency);
-                if request.async_invoke.is_some() {
-                    spec.async_invoke = async_config_from_proto(request.async_invoke);
+                if let Some(config) = async_invoke {
+                    spec.async_invoke = config;
                 }
             })
             .map_err(status::function_config)?;
