@@ -66,7 +66,6 @@ pub(crate) async fn run_lanes(
     cancel: CancellationToken,
 ) -> Result<(), PollerError> {
     let factor = ctx.spec.parallelization_factor as usize;
-    let max_in_flight = factor * ctx.spec.batch_size as usize * 2;
     let shared = Arc::new(Shared {
         progress: Mutex::new(Progress {
             in_flight: BTreeSet::new(),
@@ -77,7 +76,6 @@ pub(crate) async fn run_lanes(
     });
     // Lanes stop with the reader: on cancellation or when the stream goes away.
     let lanes_cancel = cancel.child_token();
-    let _stop_lanes = lanes_cancel.clone().drop_guard();
     let mut lane_txs = Vec::with_capacity(factor);
     let mut lanes = Vec::with_capacity(factor);
     for _ in 0..factor {
@@ -94,6 +92,34 @@ pub(crate) async fn run_lanes(
         )));
     }
 
+    let result = read_into_lanes(
+        &ctx, &shard, &source, &shared, &lane_txs, &mut lanes, start_seq, &cancel,
+    )
+    .await;
+    // Every lane has stopped before the poller reports that it has: a mapping that is
+    // updated, disabled or deleted never has a batch still in flight behind it.
+    lanes_cancel.cancel();
+    for lane in lanes {
+        let _ = lane.await;
+    }
+    result
+}
+
+/// Reads the shard and hands each record to the lane of its partition key, until
+/// cancelled or a lane fails.
+#[allow(clippy::too_many_arguments)]
+async fn read_into_lanes(
+    ctx: &Arc<MappingContext>,
+    shard: &ShardHandle,
+    source: &EventSource,
+    shared: &Arc<Shared>,
+    lane_txs: &[mpsc::UnboundedSender<Record>],
+    lanes: &mut Vec<tokio::task::JoinHandle<Result<(), PollerError>>>,
+    start_seq: u64,
+    cancel: &CancellationToken,
+) -> Result<(), PollerError> {
+    let factor = lane_txs.len();
+    let max_in_flight = factor * ctx.spec.batch_size as usize * 2;
     let mut next_seq = start_seq;
     let mut head_rx = shard.subscribe_head();
     loop {
@@ -107,12 +133,12 @@ pub(crate) async fn run_lanes(
                 _ = cancel.cancelled() => return Ok(()),
             }
         }
-        if !wait_for_records(&ctx, &shard, &mut head_rx, next_seq, &cancel).await {
+        if !wait_for_records(ctx, shard, &mut head_rx, next_seq, cancel).await {
             return Ok(());
         }
-        let batch = read_batch(&ctx.log, &shard, next_seq, ctx.spec.batch_size as usize).await?;
+        let batch = read_batch(&ctx.log, shard, next_seq, ctx.spec.batch_size as usize).await?;
         next_seq = batch.next_seq;
-        let records = keep_matching(&ctx, batch.records);
+        let records = keep_matching(ctx, batch.records);
         {
             let mut progress = shared.progress.lock();
             progress.in_flight.extend(records.iter().map(|r| r.seq));
@@ -124,10 +150,10 @@ pub(crate) async fn run_lanes(
                 return Ok(()); // the lane stopped: cancelled
             }
         }
-        shared.checkpoint(&ctx, &source.shard_id).await?;
-        if let Some(finished) = lanes.iter_mut().find(|lane| lane.is_finished()) {
+        shared.checkpoint(ctx, &source.shard_id).await?;
+        if let Some(position) = lanes.iter().position(|lane| lane.is_finished()) {
             // A lane only stops on cancellation or a storage error: pass the error on.
-            return finished.await.map_err(|err| {
+            return lanes.swap_remove(position).await.map_err(|err| {
                 PollerError::Storage(eddy_shards::StorageError::Io(format!(
                     "lane task failed: {err}"
                 )))

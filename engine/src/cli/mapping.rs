@@ -27,11 +27,11 @@ pub async fn run(endpoint: &str, json: bool, command: MappingCommand) -> anyhow:
                 batch_size: options.batch_size,
                 batching_window_secs: options.batching_window,
                 parallelization_factor: options.parallelization_factor,
-                bisect_on_error: options.bisect_on_error.then_some(true),
+                bisect_on_error: options.bisect_on_error,
                 max_retry_attempts: options.max_retries,
                 max_record_age_secs: options.max_record_age,
                 on_failure_stream: options.on_failure.clone(),
-                report_batch_item_failures: options.report_batch_item_failures.then_some(true),
+                report_batch_item_failures: options.report_batch_item_failures,
                 filters: options.filter.clone(),
                 enabled: options.disabled.then_some(false),
             };
@@ -144,13 +144,15 @@ fn update_request(
         batch_size: options.batch_size,
         batching_window_secs: options.batching_window,
         parallelization_factor: options.parallelization_factor,
-        bisect_on_error: options.bisect_on_error.then_some(true),
+        bisect_on_error: options.bisect_on_error,
         max_retry_attempts: options.max_retries,
         max_record_age_secs: options.max_record_age,
         on_failure_stream: options.on_failure.clone(),
-        report_batch_item_failures: options.report_batch_item_failures.then_some(true),
-        filters: (!options.filter.is_empty()).then(|| pb::FilterPatterns {
-            patterns: options.filter.clone(),
+        report_batch_item_failures: options.report_batch_item_failures,
+        filters: (options.clear_filters || !options.filter.is_empty()).then(|| {
+            pb::FilterPatterns {
+                patterns: options.filter.clone(),
+            }
         }),
         enabled: enabled.or(options.disabled.then_some(false)),
     }

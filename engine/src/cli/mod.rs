@@ -166,9 +166,10 @@ pub struct MappingOptions {
     /// Concurrent batches per shard, 1 to 10, order kept per partition key [default: 1].
     #[arg(long)]
     pub parallelization_factor: Option<u32>,
-    /// Split a failing batch in two and retry the halves.
-    #[arg(long)]
-    pub bisect_on_error: bool,
+    /// Split a failing batch in two and retry the halves (`--bisect-on-error=false` to
+    /// turn it off again).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub bisect_on_error: Option<bool>,
     /// Retries of a failing batch, -1 (until the records expire) to 10000 [default: -1].
     #[arg(long, allow_hyphen_values = true)]
     pub max_retries: Option<i32>,
@@ -176,15 +177,20 @@ pub struct MappingOptions {
     /// 604800 [default: -1].
     #[arg(long, allow_hyphen_values = true)]
     pub max_record_age: Option<i32>,
-    /// Stream that receives failed batches (metadata and the records themselves).
+    /// Stream that receives failed batches (metadata and the records themselves); on
+    /// update, "" removes it.
     #[arg(long)]
     pub on_failure: Option<String>,
-    /// The function may answer {"batchItemFailures": [...]}.
-    #[arg(long)]
-    pub report_batch_item_failures: bool,
+    /// The function may answer {"batchItemFailures": [...]}
+    /// (`--report-batch-item-failures=false` to turn it off again).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub report_batch_item_failures: Option<bool>,
     /// A FilterCriteria pattern (JSON, repeatable, ORed).
     #[arg(long)]
     pub filter: Vec<String>,
+    /// On update: remove every filter.
+    #[arg(long, conflicts_with = "filter")]
+    pub clear_filters: bool,
     /// Create or leave the mapping disabled.
     #[arg(long)]
     pub disabled: bool,
