@@ -11,7 +11,7 @@
 //! function or destination is gone is dropped with an error log and a counter, never
 //! silently. Delivery is at-least-once: an event running at a crash runs again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +32,9 @@ use crate::handler::Outcome;
 const NAMESPACE: &str = "invoke_events";
 /// Events running at once across all functions.
 pub const MAX_IN_FLIGHT: usize = 64;
+/// Due events the dispatcher looks at per pass (bounds its work when the first ones all
+/// belong to functions at their concurrency).
+const SCAN_EVENTS: usize = 1024;
 
 /// Bounds of the queue: past them `enqueue` answers `Throttled` (Lambda's
 /// `TooManyRequestsException`) instead of growing.
@@ -99,6 +102,7 @@ enum Next {
 #[derive(Clone)]
 struct Pending {
     key: String,
+    function: String,
     payload_bytes: usize,
 }
 
@@ -108,6 +112,9 @@ struct State {
     /// Due time (ms) and id → event.
     due: BTreeMap<(u64, u64), Pending>,
     in_flight: usize,
+    /// Running events per function: at most the function's concurrency, so that one
+    /// slow function cannot hold every slot while other functions' events wait.
+    in_flight_by_function: HashMap<String, usize>,
     /// Accepted events whose store has not finished yet.
     storing: usize,
     queued_payload_bytes: usize,
@@ -156,6 +163,7 @@ impl EventQueue {
                 (now, id),
                 Pending {
                     key,
+                    function: event.function.clone(),
                     payload_bytes: event.payload.len(),
                 },
             );
@@ -228,6 +236,7 @@ impl EventQueue {
             payload,
             failed_for_good: None,
         };
+        let function = event.function.clone();
         let queue = self.clone();
         // Task: enqueue-event; finishes the store and the bookkeeping even when the
         // caller goes away.
@@ -238,7 +247,14 @@ impl EventQueue {
             if written.is_err() {
                 state.queued_payload_bytes -= payload_bytes;
             } else {
-                state.due.insert((now, id), Pending { key, payload_bytes });
+                state.due.insert(
+                    (now, id),
+                    Pending {
+                        key,
+                        function,
+                        payload_bytes,
+                    },
+                );
             }
             drop(state);
             queue.wake.notify_one();
@@ -283,23 +299,49 @@ impl EventQueue {
     /// Starts every due event there is room for; returns when the next one is due.
     fn start_due_events(self: &Arc<Self>) -> Option<u64> {
         let now = self.log.now_millis();
-        loop {
-            let mut state = self.state.lock();
-            let first = state.due.keys().next().copied()?;
-            if first.0 > now {
-                return Some(first.0);
+        let mut state = self.state.lock();
+        let mut next_due = None;
+        let mut to_start = Vec::new();
+        let mut starting: HashMap<&str, usize> = HashMap::new();
+        let mut room = MAX_IN_FLIGHT.saturating_sub(state.in_flight);
+        // Look at the first events only: events of functions at their concurrency wait,
+        // and a finishing event wakes the dispatcher again.
+        for (&key, pending) in state.due.iter().take(SCAN_EVENTS) {
+            if key.0 > now {
+                next_due = Some(key.0);
+                break;
             }
-            if state.in_flight >= MAX_IN_FLIGHT {
-                // A finishing event wakes the dispatcher.
-                return None;
+            if room == 0 {
+                break;
             }
-            let pending = state.due.remove(&first).expect("first key exists");
+            let cap = self
+                .functions
+                .concurrency_of(&pending.function)
+                .unwrap_or(1);
+            let running = state
+                .in_flight_by_function
+                .get(&pending.function)
+                .copied()
+                .unwrap_or(0);
+            let also_starting = starting.entry(&pending.function).or_default();
+            if running + *also_starting >= cap {
+                continue;
+            }
+            *also_starting += 1;
+            room -= 1;
+            to_start.push(key);
+        }
+        for key in to_start {
+            let pending = state.due.remove(&key).expect("the key was just seen");
             state.in_flight += 1;
-            drop(state);
+            *state
+                .in_flight_by_function
+                .entry(pending.function.clone())
+                .or_default() += 1;
             let queue = self.clone();
             // Task: invoke-event, one per running asynchronous invocation.
             tokio::spawn(async move {
-                let id = first.1;
+                let id = key.1;
                 let next = match queue.attempt(&pending).await {
                     Ok(next) => next,
                     Err(err) => {
@@ -310,6 +352,12 @@ impl EventQueue {
                 };
                 let mut state = queue.state.lock();
                 state.in_flight -= 1;
+                if let Some(running) = state.in_flight_by_function.get_mut(&pending.function) {
+                    *running -= 1;
+                    if *running == 0 {
+                        state.in_flight_by_function.remove(&pending.function);
+                    }
+                }
                 match next {
                     Next::RetryAt(due) => {
                         state.due.insert((due, id), pending);
@@ -322,6 +370,7 @@ impl EventQueue {
                 queue.wake.notify_one();
             });
         }
+        next_due
     }
 
     /// Runs one event once.

@@ -280,6 +280,15 @@ impl Functions {
         Ok(())
     }
 
+    /// A function's concurrency, without cloning its definition.
+    pub fn concurrency_of(&self, name: &str) -> Option<usize> {
+        self.table
+            .read()
+            .functions
+            .get(name)
+            .map(|f| f.spec.concurrency as usize)
+    }
+
     pub fn get(&self, name: &str) -> Option<Function> {
         self.table.read().functions.get(name).cloned()
     }
