@@ -19,7 +19,7 @@ use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::function_spec::{FunctionSpec, Runtime};
+use crate::function_spec::{AsyncInvokeConfig, FunctionSpec, Runtime};
 use crate::handler::{BoxFuture, NativeHandler, Outcome, RecordBatch};
 use crate::process_pool::{ProcessFunction, ProcessPool};
 
@@ -188,7 +188,19 @@ impl Functions {
 
     /// Registers (or replaces) an in-process handler under `name`. Not persisted.
     pub fn register_native(&self, name: &str, handler: Arc<dyn NativeHandler>, timeout: Duration) {
+        self.register_native_with(name, handler, timeout, AsyncInvokeConfig::default());
+    }
+
+    /// [`Functions::register_native`] with asynchronous-invocation settings.
+    pub fn register_native_with(
+        &self,
+        name: &str,
+        handler: Arc<dyn NativeHandler>,
+        timeout: Duration,
+        async_invoke: AsyncInvokeConfig,
+    ) {
         let mut spec = FunctionSpec::with_runtime(name, Runtime::Native);
+        spec.async_invoke = async_invoke;
         // Whole seconds for display; `timeout` itself (tests use less than a second) is
         // what the pollers and Invoke wait.
         spec.timeout_secs = timeout.as_secs().clamp(1, u32::MAX.into()) as u32;
