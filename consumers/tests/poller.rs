@@ -195,6 +195,18 @@ async fn delivers_in_order_in_batches_and_resumes_from_the_checkpoint() {
     // Records that arrive later are pushed by the head notification.
     f.put(&["late"]).await;
     recorder.wait_for(|b| seqs(b).len() == 26).await;
+    // Once the shard is quiet, the checkpoint is written without a shutdown (so a
+    // `kill -9` now would not redeliver).
+    let checkpoints = CheckpointStore::new(f.log.clone());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while checkpoints.get("m1", "shardId-000000000000").unwrap() != Some(26) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the idle checkpoint was never written"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(!task.is_finished());
     cancel.cancel();
     task.await.unwrap();
     assert_eq!(ctx.stats.snapshot().records_delivered, 26);

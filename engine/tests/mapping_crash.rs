@@ -1,7 +1,7 @@
 //! Crash test for delivery: SIGKILL a real server twice while a mapping feeds a slow
 //! Python handler (real `awslambdaric`), restart it each time, and check that every record
 //! reaches the handler at least once, in order per partition key the first time, with
-//! duplicates only from the batches in flight at each kill (after the last checkpoint).
+//! duplicates only from the batches since each shard's last checkpoint.
 
 mod common;
 
@@ -124,11 +124,14 @@ async fn delivery_resumes_from_checkpoints_after_sigkill() {
         assert_eq!(ns.len(), RECORDS / 16, "{key} is missing records");
     }
     let duplicates = seen.len() - RECORDS;
-    let bound = KILLS * SHARDS as usize * BATCH_SIZE as usize;
+    // Per kill and shard: the batch in flight, plus what was delivered in the last
+    // checkpoint interval (20 ms: about one more 20 ms batch of this handler), with room
+    // for one more.
+    let bound = KILLS * SHARDS as usize * BATCH_SIZE as usize * 3;
     println!("{duplicates} duplicate deliveries (bound {bound})");
     assert!(
         duplicates <= bound,
-        "{duplicates} duplicate deliveries; at most one batch per shard per kill ({bound}) may repeat"
+        "{duplicates} duplicate deliveries; at most {bound} may repeat (the batches since each shard's last checkpoint)"
     );
 
     // The mapping survived both kills with its settings.
