@@ -16,6 +16,10 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "eddy-bench", about = "Benchmarks for eddy")]
 struct Cli {
+    /// Async worker threads of the one runtime that runs the server and the load
+    /// generator [default: one per core].
+    #[arg(long, global = true)]
+    worker_threads: Option<usize>,
     #[command(subcommand)]
     command: Command,
 }
@@ -30,9 +34,12 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = cli.worker_threads {
+        anyhow::ensure!(threads >= 1, "`--worker-threads` must be at least 1");
+        builder.worker_threads(threads);
+    }
+    let runtime = builder.enable_all().build()?;
     match cli.command {
         Command::Put(args) => runtime.block_on(put::run(args)),
         Command::E2e(args) => runtime.block_on(e2e::run(args)),

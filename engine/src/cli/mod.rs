@@ -222,6 +222,10 @@ pub struct ServeArgs {
     /// A TOML file of settings; flags and EDDY_* variables override it.
     #[arg(long, env = "EDDY_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Async worker threads, 1 to 64 [default: one per core]. Besides them the server
+    /// runs the log writer thread and RocksDB's own threads.
+    #[arg(long, env = "EDDY_WORKER_THREADS", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub worker_threads: Option<u16>,
 }
 
 fn parse_durability(text: &str) -> Result<Durability, String> {
