@@ -24,6 +24,8 @@ use crate::handler::{BoxFuture, NativeHandler, Outcome, RecordBatch};
 use crate::process_pool::{ProcessFunction, ProcessPool};
 
 const NAMESPACE: &str = "functions";
+/// A function's log is rotated past 64 MiB (at most about twice that on disk).
+const MAX_LOG_BYTES: u64 = 64 * 1024 * 1024;
 /// How much longer than the function's timeout a poller waits for a process function:
 /// the pool itself kills the worker at the timeout and reports `Sandbox.Timedout`.
 const PROCESS_TIMEOUT_GRACE: Duration = Duration::from_secs(2);
@@ -360,6 +362,7 @@ impl Functions {
                     memory_mb: spec.memory_mb,
                     region: self.settings.region.clone(),
                     log_path: self.log_path(&spec.name),
+                    log_max_bytes: MAX_LOG_BYTES,
                     idle_timeout: self.settings.idle_timeout,
                 },
                 self.shutdown.child_token(),

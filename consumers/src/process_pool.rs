@@ -37,6 +37,10 @@ pub struct ProcessFunction {
     pub memory_mb: u32,
     pub region: String,
     pub log_path: PathBuf,
+    /// The log is cut to its newest half-ish when it passes this size: its content moves
+    /// to `<log>.1` (replacing the previous one) and the file is emptied, so a chatty
+    /// function holds at most about twice this on disk.
+    pub log_max_bytes: u64,
     /// Warm workers idle this long are stopped (Lambda reaps idle environments too).
     pub idle_timeout: Duration,
 }
@@ -130,6 +134,7 @@ impl ProcessPool {
 
     async fn spawn(&self) -> Result<Worker, String> {
         let function = &self.function;
+        cap_log(function).await;
         let (program, args) = function
             .command
             .split_first()
@@ -197,6 +202,37 @@ impl ProcessPool {
     }
 }
 
+/// Copy-truncate: workers append with `O_APPEND`, so they keep writing to the emptied
+/// file. Lines written between the copy and the truncation are lost; the cap holds.
+async fn cap_log(function: &ProcessFunction) {
+    let (path, max_bytes) = (function.log_path.clone(), function.log_max_bytes);
+    let rotated = tokio::task::spawn_blocking(move || -> std::io::Result<bool> {
+        let len = match std::fs::metadata(&path) {
+            Ok(meta) => meta.len(),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(err) => return Err(err),
+        };
+        if len <= max_bytes {
+            return Ok(false);
+        }
+        let mut old = path.clone().into_os_string();
+        old.push(".1");
+        std::fs::copy(&path, &old)?;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)?
+            .set_len(0)?;
+        Ok(true)
+    })
+    .await;
+    match rotated {
+        Ok(Ok(true)) => info!(function = %function.name, "function log rotated"),
+        Ok(Ok(false)) => {}
+        Ok(Err(err)) => warn!(function = %function.name, %err, "cannot rotate the function log"),
+        Err(err) => warn!(function = %function.name, %err, "function log rotation task failed"),
+    }
+}
+
 /// Workers must not outlive a server killed with `kill -9` (nothing would reap them, and
 /// an orphan could still finish an invocation the restarted server runs again).
 #[cfg(target_os = "linux")]
@@ -236,6 +272,7 @@ async fn reap_idle(pool: std::sync::Weak<ProcessPool>, shutdown: CancellationTok
             _ = shutdown.cancelled() => return,
         }
         let Some(pool) = pool.upgrade() else { return };
+        cap_log(&pool.function).await;
         let expired: Vec<Worker> = {
             let mut idle = pool.idle.lock();
             let (expired, warm): (Vec<Worker>, Vec<Worker>) = idle

@@ -47,6 +47,7 @@ fn function(
         memory_mb: 128,
         region: "us-east-1".into(),
         log_path: dir.join("function.log"),
+        log_max_bytes: 64 * 1024 * 1024,
         idle_timeout: Duration::from_secs(600),
     }
 }
@@ -289,5 +290,38 @@ async fn idle_workers_are_reaped_and_started_again_on_demand() {
             .await,
     );
     assert_ne!(first, second, "a new worker after reaping");
+    shutdown.cancel();
+}
+
+/// A function log past its cap moves to `<log>.1` and starts again, so a chatty function
+/// cannot fill the disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_function_log_is_rotated_past_its_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.py"), HANDLER).unwrap();
+    let mut process = function(dir.path(), "app.handler", Duration::from_secs(10), 1);
+    process.log_max_bytes = 1000;
+    let old_output = "old line\n".repeat(200);
+    std::fs::write(&process.log_path, &old_output).unwrap();
+    let log_path = process.log_path.clone();
+    let shutdown = CancellationToken::new();
+    let pool = ProcessPool::start(process, shutdown.clone());
+    pid_of(
+        &pool
+            .invoke("req-1", Bytes::from_static(br#"{"n": 1}"#))
+            .await,
+    );
+    let rotated = std::fs::read_to_string(dir.path().join("function.log.1")).unwrap();
+    assert_eq!(rotated, old_output, "the old output moved to .1");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = std::fs::read_to_string(&log_path).unwrap();
+        assert!(!log.contains("old line"), "the log started again");
+        if log.contains("handled 1") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no output: {log:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     shutdown.cancel();
 }
