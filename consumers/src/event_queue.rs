@@ -1,9 +1,9 @@
 //! Asynchronous (`Event`) invocations: a durable queue in the log's documents, and the
 //! dispatcher that runs them.
 //!
-//! An event is written to RocksDB before `enqueue` returns (synced under fsync
-//! durability), so an accepted event survives `kill -9` and restarts. The dispatcher runs
-//! due events, at most [`MAX_IN_FLIGHT`] at once (each function's pool also caps its
+//! An event is written to RocksDB before `enqueue` returns (in the log writer's group
+//! commit, so synced under fsync durability): an accepted event survives `kill -9` and
+//! restarts. The dispatcher runs due events, at most [`MAX_IN_FLIGHT`] at once (each function's pool also caps its
 //! workers). A failed event is retried after `first_retry_delay`, then twice that, up to
 //! the function's MaximumRetryAttempts, and never past MaximumEventAgeInSeconds; then
 //! Lambda's invocation record, with the payload, goes to the function's on-failure stream.
@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use eddy_shards::{AppendError, AppendRecord, DocumentWrite, Durability, Log, StorageError};
+use eddy_shards::{AppendError, AppendRecord, DocumentWrite, Log, StorageError};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -512,27 +512,21 @@ impl EventQueue {
 
     async fn store(&self, key: String, event: &StoredEvent) -> Result<(), StorageError> {
         let value = serde_json::to_vec(event).expect("event serialises");
-        self.write(DocumentWrite::Put {
-            namespace: NAMESPACE,
-            key,
-            value,
-        })
-        .await
+        self.log
+            .write_documents_async(vec![DocumentWrite::Put {
+                namespace: NAMESPACE,
+                key,
+                value,
+            }])
+            .await
     }
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        self.write(DocumentWrite::Delete {
-            namespace: NAMESPACE,
-            key: key.to_string(),
-        })
-        .await
-    }
-
-    async fn write(&self, write: DocumentWrite) -> Result<(), StorageError> {
-        let log = self.log.clone();
-        let sync = log.durability() == Durability::Fsync;
-        tokio::task::spawn_blocking(move || log.write_documents(&[write], sync))
+        self.log
+            .write_documents_async(vec![DocumentWrite::Delete {
+                namespace: NAMESPACE,
+                key: key.to_string(),
+            }])
             .await
-            .map_err(|err| StorageError::Io(format!("document write task failed: {err}")))?
     }
 }

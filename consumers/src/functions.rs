@@ -38,6 +38,8 @@ pub enum FunctionConfigError {
     NotFound(String),
     #[error("function `{0}` already exists")]
     AlreadyExists(String),
+    #[error("`async_invoke.on_failure_stream`: stream `{0}` not found")]
+    DestinationNotFound(String),
     #[error("function `{0}` is a native function: it is defined by the program that embeds eddy")]
     Native(String),
     #[error(transparent)]
@@ -220,22 +222,15 @@ impl Functions {
     }
 
     /// Creates and persists a process function.
-    pub fn create(&self, mut spec: FunctionSpec) -> Result<Function, FunctionConfigError> {
+    pub fn create(&self, spec: FunctionSpec) -> Result<Function, FunctionConfigError> {
         if spec.is_native() {
             return Err(FunctionConfigError::Native(spec.name));
         }
-        spec.validate()?;
         let _change = self.changes.lock();
         if self.get(&spec.name).is_some() {
             return Err(FunctionConfigError::AlreadyExists(spec.name));
         }
-        spec.last_modified_millis = self.log.now_millis();
-        self.persist(&spec)?;
-        let function = self.build(spec);
-        self.table
-            .write()
-            .functions
-            .insert(function.spec.name.clone(), function.clone());
+        let function = self.publish(spec)?;
         info!(function = %function.spec.name, "function created");
         Ok(function)
     }
@@ -262,15 +257,27 @@ impl Functions {
         if spec.is_native() {
             return Err(FunctionConfigError::Native(name.to_string()));
         }
+        let function = self.publish(spec)?;
+        info!(function = %name, "function updated");
+        Ok(function)
+    }
+
+    /// Checks a process function's definition (limits, and that its on-failure stream
+    /// exists), persists it and makes it the current one. Called with `changes` held.
+    fn publish(&self, mut spec: FunctionSpec) -> Result<Function, FunctionConfigError> {
         spec.validate()?;
+        if let Some(stream) = &spec.async_invoke.on_failure_stream {
+            if self.log.describe_stream(stream).is_err() {
+                return Err(FunctionConfigError::DestinationNotFound(stream.clone()));
+            }
+        }
         spec.last_modified_millis = self.log.now_millis();
         self.persist(&spec)?;
         let function = self.build(spec);
         self.table
             .write()
             .functions
-            .insert(name.to_string(), function.clone());
-        info!(function = %name, "function updated");
+            .insert(function.spec.name.clone(), function.clone());
         Ok(function)
     }
 

@@ -121,7 +121,6 @@ pub async fn start_with(
     .max_decoding_message_size(grpc::MAX_DECODING_MESSAGE_BYTES)
     .max_encoding_message_size(grpc::MAX_ENCODING_MESSAGE_BYTES);
     let functions_service = pb::functions_server::FunctionsServer::new(FunctionsService::new(
-        log.clone(),
         functions.clone(),
         invoker.clone(),
     ))

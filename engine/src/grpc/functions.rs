@@ -14,7 +14,7 @@ use eddy_consumers::functions::{Function, Functions};
 use eddy_consumers::handler::Outcome;
 use eddy_consumers::invoke::{InvocationType, Invoker};
 use eddy_proto::v1 as pb;
-use eddy_shards::{InvalidArgument, Log};
+use eddy_shards::InvalidArgument;
 use tonic::{Request, Response, Status};
 
 use super::status;
@@ -24,18 +24,13 @@ const MAX_LOG_TAIL_BYTES: u32 = 1024 * 1024;
 const DEFAULT_LOG_TAIL_BYTES: u32 = 64 * 1024;
 
 pub struct FunctionsService {
-    log: Arc<Log>,
     functions: Arc<Functions>,
     invoker: Arc<Invoker>,
 }
 
 impl FunctionsService {
-    pub fn new(log: Arc<Log>, functions: Arc<Functions>, invoker: Arc<Invoker>) -> Self {
-        Self {
-            log,
-            functions,
-            invoker,
-        }
+    pub fn new(functions: Arc<Functions>, invoker: Arc<Invoker>) -> Self {
+        Self { functions, invoker }
     }
 
     fn get(&self, name: &str) -> Result<Function, Status> {
@@ -44,35 +39,11 @@ impl FunctionsService {
             .get(name)
             .ok_or_else(|| Status::not_found(format!("function `{name}` not found")))
     }
-
-    /// An on-failure stream must exist when it is named.
-    fn check_destination(&self, config: &AsyncInvokeConfig) -> Result<(), Status> {
-        if let Some(stream) = &config.on_failure_stream {
-            config.validate().map_err(status::invalid_argument)?;
-            self.log.describe_stream(stream).map_err(|_| {
-                Status::not_found(format!(
-                    "`async_invoke.on_failure_stream`: stream `{stream}` not found"
-                ))
-            })?;
-        }
-        Ok(())
-    }
 }
 
-fn async_config_from_proto(config: Option<pb::AsyncInvokeConfig>) -> AsyncInvokeConfig {
-    let config = config.unwrap_or_default();
-    let defaults = AsyncInvokeConfig::default();
-    AsyncInvokeConfig {
-        max_retries: config.max_retry_attempts.unwrap_or(defaults.max_retries),
-        max_event_age_secs: config
-            .max_event_age_secs
-            .unwrap_or(defaults.max_event_age_secs),
-        on_failure_stream: config.on_failure_stream.filter(|s| !s.is_empty()),
-    }
-}
-
-/// An update of the asynchronous settings: fields that are set replace the current ones;
-/// an empty `on_failure_stream` removes the destination.
+/// Asynchronous settings from a request over `current` (the defaults on create): fields
+/// that are set replace the current ones; an empty `on_failure_stream` removes the
+/// destination.
 fn merge_async_config(
     mut current: AsyncInvokeConfig,
     change: &pb::AsyncInvokeConfig,
@@ -158,9 +129,9 @@ impl pb::functions_server::Functions for FunctionsService {
         spec.timeout_secs = request.timeout_secs.unwrap_or(spec.timeout_secs);
         spec.memory_mb = request.memory_mb.unwrap_or(spec.memory_mb);
         spec.concurrency = request.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
-        spec.async_invoke = async_config_from_proto(request.async_invoke);
-        spec.validate().map_err(status::invalid_argument)?;
-        self.check_destination(&spec.async_invoke)?;
+        if let Some(change) = &request.async_invoke {
+            spec.async_invoke = merge_async_config(spec.async_invoke, change);
+        }
         let function = self
             .functions
             .create(spec)
@@ -174,14 +145,6 @@ impl pb::functions_server::Functions for FunctionsService {
     ) -> Result<Response<pb::FunctionDescription>, Status> {
         let request = request.into_inner();
         self.get(&request.name)?;
-        let current = self.get(&request.name)?.spec.async_invoke;
-        let async_invoke = request
-            .async_invoke
-            .as_ref()
-            .map(|change| merge_async_config(current, change));
-        if let Some(config) = &async_invoke {
-            self.check_destination(config)?;
-        }
         let function = self
             .functions
             .update(&request.name, |spec| {
@@ -207,8 +170,8 @@ impl pb::functions_server::Functions for FunctionsService {
                 spec.timeout_secs = request.timeout_secs.unwrap_or(spec.timeout_secs);
                 spec.memory_mb = request.memory_mb.unwrap_or(spec.memory_mb);
                 spec.concurrency = request.concurrency.unwrap_or(spec.concurrency);
-                if let Some(config) = async_invoke {
-                    spec.async_invoke = config;
+                if let Some(change) = &request.async_invoke {
+                    spec.async_invoke = merge_async_config(spec.async_invoke.clone(), change);
                 }
             })
             .map_err(status::function_config)?;

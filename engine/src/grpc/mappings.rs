@@ -119,6 +119,46 @@ fn starting_position(
     }
 }
 
+/// The settings a create or update request sets; the rest stay as they are (Lambda's
+/// defaults on create). An empty `on_failure_stream` removes the destination.
+struct SettingsChange {
+    batch_size: Option<u32>,
+    batching_window_secs: Option<u32>,
+    parallelization_factor: Option<u32>,
+    bisect_on_error: Option<bool>,
+    max_retry_attempts: Option<i32>,
+    max_record_age_secs: Option<i32>,
+    on_failure_stream: Option<String>,
+    report_batch_item_failures: Option<bool>,
+    filters: Option<Vec<String>>,
+    enabled: Option<bool>,
+}
+
+impl SettingsChange {
+    fn apply(self, spec: &mut MappingSpec) {
+        spec.batch_size = self.batch_size.unwrap_or(spec.batch_size);
+        spec.batching_window_secs = self
+            .batching_window_secs
+            .unwrap_or(spec.batching_window_secs);
+        spec.parallelization_factor = self
+            .parallelization_factor
+            .unwrap_or(spec.parallelization_factor);
+        spec.bisect_on_error = self.bisect_on_error.unwrap_or(spec.bisect_on_error);
+        spec.max_retries = self.max_retry_attempts.unwrap_or(spec.max_retries);
+        spec.max_record_age_secs = self.max_record_age_secs.unwrap_or(spec.max_record_age_secs);
+        if let Some(stream) = self.on_failure_stream {
+            spec.on_failure_stream = Some(stream).filter(|s| !s.is_empty());
+        }
+        spec.report_batch_item_failures = self
+            .report_batch_item_failures
+            .unwrap_or(spec.report_batch_item_failures);
+        if let Some(filters) = self.filters {
+            spec.filters = filters;
+        }
+        spec.enabled = self.enabled.unwrap_or(spec.enabled);
+    }
+}
+
 #[tonic::async_trait]
 impl pb::mappings_server::Mappings for MappingsService {
     async fn create_mapping(
@@ -132,22 +172,19 @@ impl pb::mappings_server::Mappings for MappingsService {
         )
         .map_err(status::invalid_argument)?;
         let mut spec = MappingSpec::new(request.stream_name, request.function_name, position);
-        spec.batch_size = request.batch_size.unwrap_or(spec.batch_size);
-        spec.batching_window_secs = request
-            .batching_window_secs
-            .unwrap_or(spec.batching_window_secs);
-        spec.parallelization_factor = request
-            .parallelization_factor
-            .unwrap_or(spec.parallelization_factor);
-        spec.bisect_on_error = request.bisect_on_error.unwrap_or(false);
-        spec.max_retries = request.max_retry_attempts.unwrap_or(spec.max_retries);
-        spec.max_record_age_secs = request
-            .max_record_age_secs
-            .unwrap_or(spec.max_record_age_secs);
-        spec.on_failure_stream = request.on_failure_stream.filter(|s| !s.is_empty());
-        spec.report_batch_item_failures = request.report_batch_item_failures.unwrap_or(false);
-        spec.filters = request.filters;
-        spec.enabled = request.enabled.unwrap_or(true);
+        SettingsChange {
+            batch_size: request.batch_size,
+            batching_window_secs: request.batching_window_secs,
+            parallelization_factor: request.parallelization_factor,
+            bisect_on_error: request.bisect_on_error,
+            max_retry_attempts: request.max_retry_attempts,
+            max_record_age_secs: request.max_record_age_secs,
+            on_failure_stream: request.on_failure_stream,
+            report_batch_item_failures: request.report_batch_item_failures,
+            filters: Some(request.filters),
+            enabled: request.enabled,
+        }
+        .apply(&mut spec);
         let info = self.mappings.create(spec).map_err(status::mapping)?;
         Ok(Response::new(self.describe(&info)))
     }
@@ -160,28 +197,19 @@ impl pb::mappings_server::Mappings for MappingsService {
         let info = self
             .mappings
             .update(&request.id, |spec| {
-                spec.batch_size = request.batch_size.unwrap_or(spec.batch_size);
-                spec.batching_window_secs = request
-                    .batching_window_secs
-                    .unwrap_or(spec.batching_window_secs);
-                spec.parallelization_factor = request
-                    .parallelization_factor
-                    .unwrap_or(spec.parallelization_factor);
-                spec.bisect_on_error = request.bisect_on_error.unwrap_or(spec.bisect_on_error);
-                spec.max_retries = request.max_retry_attempts.unwrap_or(spec.max_retries);
-                spec.max_record_age_secs = request
-                    .max_record_age_secs
-                    .unwrap_or(spec.max_record_age_secs);
-                if let Some(stream) = request.on_failure_stream {
-                    spec.on_failure_stream = Some(stream).filter(|s| !s.is_empty());
+                SettingsChange {
+                    batch_size: request.batch_size,
+                    batching_window_secs: request.batching_window_secs,
+                    parallelization_factor: request.parallelization_factor,
+                    bisect_on_error: request.bisect_on_error,
+                    max_retry_attempts: request.max_retry_attempts,
+                    max_record_age_secs: request.max_record_age_secs,
+                    on_failure_stream: request.on_failure_stream,
+                    report_batch_item_failures: request.report_batch_item_failures,
+                    filters: request.filters.map(|filters| filters.patterns),
+                    enabled: request.enabled,
                 }
-                spec.report_batch_item_failures = request
-                    .report_batch_item_failures
-                    .unwrap_or(spec.report_batch_item_failures);
-                if let Some(filters) = request.filters {
-                    spec.filters = filters.patterns;
-                }
-                spec.enabled = request.enabled.unwrap_or(spec.enabled);
+                .apply(spec)
             })
             .await
             .map_err(status::mapping)?;

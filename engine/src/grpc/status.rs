@@ -82,7 +82,9 @@ pub fn iterator(err: IteratorError) -> Status {
 pub fn function_config(err: FunctionConfigError) -> Status {
     match err {
         FunctionConfigError::InvalidArgument(err) => invalid_argument(err),
-        FunctionConfigError::NotFound(_) => Status::not_found(err.to_string()),
+        FunctionConfigError::NotFound(_) | FunctionConfigError::DestinationNotFound(_) => {
+            Status::not_found(err.to_string())
+        }
         FunctionConfigError::AlreadyExists(_) => Status::already_exists(err.to_string()),
         FunctionConfigError::Native(_) => Status::failed_precondition(err.to_string()),
         FunctionConfigError::Storage(err) => storage(err),
