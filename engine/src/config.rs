@@ -10,6 +10,11 @@ use serde::Deserialize;
 
 pub const DEFAULT_DATA_DIR: &str = "./eddy-data";
 pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
+/// Where the Kinesis and Lambda HTTP APIs listen; 4566 is the port AWS emulators use.
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:4566";
+/// The Python that runs `python3.x` Lambda functions created over the Lambda API; it needs
+/// the `awslambdaric` package.
+pub const DEFAULT_LAMBDA_PYTHON: &str = "python3";
 pub const DEFAULT_REGION: &str = "us-east-1";
 pub const DEFAULT_ACCOUNT_ID: &str = "000000000000";
 
@@ -19,6 +24,8 @@ pub const DEFAULT_ACCOUNT_ID: &str = "000000000000";
 pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub grpc_addr: Option<String>,
+    /// The AWS-compatible HTTP listener, or "off".
+    pub http_addr: Option<String>,
     pub durability: Option<Durability>,
     pub tail_max_bytes_per_shard: Option<usize>,
     pub max_queued_bytes: Option<usize>,
@@ -31,6 +38,13 @@ pub struct FileConfig {
     /// Delay before the first retry of a failed asynchronous invocation (the second
     /// waits twice as long); Lambda's is 60 s.
     pub async_retry_delay_millis: Option<u64>,
+    /// The Python (with `awslambdaric`) that runs `python3.x` functions made over the
+    /// Lambda API.
+    pub lambda_python: Option<PathBuf>,
+    /// When set, requests to the HTTP APIs must carry a valid SigV4 signature made with
+    /// this key; otherwise any credentials (or none) are accepted.
+    pub aws_access_key_id: Option<String>,
+    pub aws_secret_access_key: Option<String>,
 }
 
 impl FileConfig {
@@ -46,6 +60,8 @@ impl FileConfig {
 pub struct ServeConfig {
     pub data_dir: PathBuf,
     pub grpc_addr: SocketAddr,
+    /// The Kinesis and Lambda HTTP APIs; `None` serves no HTTP.
+    pub http_addr: Option<SocketAddr>,
     pub durability: Durability,
     pub tail_max_bytes_per_shard: usize,
     pub max_queued_bytes: usize,
@@ -54,15 +70,35 @@ pub struct ServeConfig {
     pub account_id: String,
     pub worker_idle_timeout_secs: u64,
     pub async_retry_delay_millis: u64,
+    pub lambda_python: PathBuf,
+    /// SigV4 credentials the HTTP APIs require, if any.
+    pub aws_credentials: Option<AwsCredentials>,
+}
+
+/// The one access key the HTTP APIs accept when authentication is configured.
+#[derive(Clone)]
+pub struct AwsCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for AwsCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .finish()
+    }
 }
 
 impl ServeConfig {
-    /// Defaults for a server on `data_dir` and `grpc_addr`.
+    /// Defaults for a server on `data_dir` and `grpc_addr`, without the HTTP APIs.
     pub fn new(data_dir: PathBuf, grpc_addr: SocketAddr) -> Self {
         let log_defaults = eddy_shards::LogConfig::default();
         Self {
             data_dir,
             grpc_addr,
+            http_addr: None,
             durability: Durability::Fsync,
             tail_max_bytes_per_shard: log_defaults.tail_max_bytes_per_shard,
             max_queued_bytes: log_defaults.max_queued_bytes,
@@ -71,6 +107,8 @@ impl ServeConfig {
             account_id: DEFAULT_ACCOUNT_ID.into(),
             worker_idle_timeout_secs: 600,
             async_retry_delay_millis: 60_000,
+            lambda_python: PathBuf::from(DEFAULT_LAMBDA_PYTHON),
+            aws_credentials: None,
         }
     }
 
@@ -78,6 +116,7 @@ impl ServeConfig {
     pub fn resolve(
         data_dir: Option<PathBuf>,
         grpc_addr: Option<String>,
+        http_addr: Option<String>,
         durability: Option<Durability>,
         file: FileConfig,
     ) -> anyhow::Result<Self> {
@@ -91,6 +130,32 @@ impl ServeConfig {
             format!("`grpc_addr` must be an IP:PORT address, got {grpc_addr_text:?}")
         })?;
         let mut config = Self::new(data_dir, grpc_addr);
+        let http_addr_text = http_addr
+            .or(file.http_addr)
+            .unwrap_or_else(|| DEFAULT_HTTP_ADDR.to_string());
+        config.http_addr = match http_addr_text.as_str() {
+            "off" => None,
+            text => Some(text.parse().with_context(|| {
+                format!("`http_addr` must be an IP:PORT address or \"off\", got {text:?}")
+            })?),
+        };
+        if let Some(python) = file.lambda_python {
+            config.lambda_python = python;
+        }
+        config.aws_credentials = match (file.aws_access_key_id, file.aws_secret_access_key) {
+            (None, None) => None,
+            (Some(access_key_id), Some(secret_access_key))
+                if !access_key_id.is_empty() && !secret_access_key.is_empty() =>
+            {
+                Some(AwsCredentials {
+                    access_key_id,
+                    secret_access_key,
+                })
+            }
+            _ => bail!(
+                "`aws_access_key_id` and `aws_secret_access_key` must be set together, and not empty"
+            ),
+        };
         config.durability = durability.or(file.durability).unwrap_or_default();
         if let Some(bytes) = file.tail_max_bytes_per_shard {
             config.tail_max_bytes_per_shard = bytes;
@@ -150,21 +215,31 @@ mod tests {
             "data_dir = \"/from/file\"\ngrpc_addr = \"127.0.0.1:1\"\ndurability = \"buffered\"\n",
         )
         .unwrap();
-        let config = ServeConfig::resolve(None, Some("127.0.0.1:2".into()), None, file).unwrap();
+        let config =
+            ServeConfig::resolve(None, Some("127.0.0.1:2".into()), None, None, file).unwrap();
         assert_eq!(config.data_dir, PathBuf::from("/from/file"));
         assert_eq!(config.grpc_addr.port(), 2);
         assert_eq!(config.durability, Durability::Buffered);
 
-        let defaults = ServeConfig::resolve(None, None, None, FileConfig::default()).unwrap();
+        let defaults = ServeConfig::resolve(None, None, None, None, FileConfig::default()).unwrap();
         assert_eq!(defaults.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert_eq!(defaults.grpc_addr.to_string(), DEFAULT_GRPC_ADDR);
         assert_eq!(defaults.durability, Durability::Fsync);
+        assert_eq!(defaults.http_addr.unwrap().to_string(), DEFAULT_HTTP_ADDR);
+        let off = ServeConfig::resolve(None, None, Some("off".into()), None, FileConfig::default());
+        assert_eq!(off.unwrap().http_addr, None);
     }
 
     #[test]
     fn bad_settings_are_named() {
-        let err = ServeConfig::resolve(None, Some("nowhere".into()), None, FileConfig::default())
-            .unwrap_err();
+        let err = ServeConfig::resolve(
+            None,
+            Some("nowhere".into()),
+            None,
+            None,
+            FileConfig::default(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("grpc_addr"), "{err}");
         let err = toml::from_str::<FileConfig>("colour = 1").unwrap_err();
         assert!(err.to_string().contains("colour"), "{err}");

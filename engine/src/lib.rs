@@ -1,4 +1,5 @@
 //! eddy, the engine: the composition root. It owns configuration, the gRPC services, the
+//! AWS-compatible HTTP APIs (Kinesis and Lambda), the
 //! `eddy` command line, background loops and shutdown, and wires `eddy-shards` (the log)
 //! and `eddy-consumers` (functions, mappings, invoke) to `eddy-proto` (the API).
 //!
@@ -13,6 +14,7 @@
 //!   poller finish its batch and checkpoint, lets the log writer drain and fsyncs the WAL
 //!   before the process exits. Function workers die with the server, even under `kill -9`.
 
+pub mod aws;
 pub mod background;
 pub mod cli;
 pub mod config;

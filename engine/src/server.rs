@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
 use tracing::info;
 
+use crate::aws::{self, AwsApi};
 use crate::background::retention;
 use crate::config::ServeConfig;
 use crate::grpc::{
@@ -27,12 +28,15 @@ use eddy_consumers::manager::MappingManager;
 /// A running server. Drop it or call [`RunningServer::shutdown`] to stop it.
 pub struct RunningServer {
     pub grpc_addr: SocketAddr,
+    /// The Kinesis and Lambda HTTP APIs, when served.
+    pub http_addr: Option<SocketAddr>,
     pub log: Arc<Log>,
     pub functions: Arc<Functions>,
     pub mappings: Arc<MappingManager>,
     pub invoker: Arc<Invoker>,
     shutdown: CancellationToken,
     grpc_task: Option<JoinHandle<anyhow::Result<()>>>,
+    http_task: Option<JoinHandle<anyhow::Result<()>>>,
     background_tasks: Vec<JoinHandle<()>>,
 }
 
@@ -151,6 +155,24 @@ pub async fn start_with(
             .await
             .context("grpc server failed")
     });
+    let (http_addr, http_task) = match config.http_addr {
+        Some(addr) => {
+            let api = Arc::new(AwsApi {
+                log: log.clone(),
+                functions: functions.clone(),
+                mappings: mappings.clone(),
+                invoker: invoker.clone(),
+                region: config.region.clone(),
+                account_id: config.account_id.clone(),
+                code_dir: config.data_dir.join("function-code"),
+                lambda_python: config.lambda_python.clone(),
+                credentials: config.aws_credentials.clone(),
+            });
+            let (bound, task) = aws::serve(addr, api, shutdown.child_token()).await?;
+            (Some(bound), Some(task))
+        }
+        None => (None, None),
+    };
     let retention_task = tokio::spawn(retention::run(
         log.clone(),
         std::time::Duration::from_secs(config.retention_check_interval_secs),
@@ -158,15 +180,17 @@ pub async fn start_with(
     ));
     // Task: invoke-queue, runs asynchronous invocations until shutdown.
     let queue_task = tokio::spawn(queue.clone().run());
-    info!(%grpc_addr, durability = ?config.durability, "eddy serving");
+    info!(%grpc_addr, ?http_addr, durability = ?config.durability, "eddy serving");
     Ok(RunningServer {
         grpc_addr,
+        http_addr,
         log,
         functions,
         mappings,
         invoker,
         shutdown,
         grpc_task: Some(grpc_task),
+        http_task,
         background_tasks: vec![retention_task, queue_task],
     })
 }
@@ -183,17 +207,26 @@ impl RunningServer {
         if let Some(task) = self.grpc_task.take() {
             task.await??;
         }
+        if let Some(task) = self.http_task.take() {
+            task.await??;
+        }
         let log = self.log.clone();
         tokio::task::spawn_blocking(move || log.close()).await??;
         info!("eddy stopped");
         Ok(())
     }
 
-    /// Resolves when the gRPC server stops on its own (it failed).
+    /// Resolves when the gRPC or the HTTP server stops on its own (it failed).
     pub async fn wait_failed(&mut self) -> anyhow::Result<()> {
-        match self.grpc_task.as_mut() {
-            Some(task) => (&mut *task).await?,
-            None => std::future::pending().await,
+        async fn ended(task: Option<&mut JoinHandle<anyhow::Result<()>>>) -> anyhow::Result<()> {
+            match task {
+                Some(task) => task.await?,
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            result = ended(self.grpc_task.as_mut()) => result,
+            result = ended(self.http_task.as_mut()) => result,
         }
     }
 }

@@ -215,6 +215,9 @@ pub struct ServeArgs {
     /// gRPC listen address [default: 127.0.0.1:50051].
     #[arg(long, env = "EDDY_GRPC_ADDR")]
     pub grpc_addr: Option<String>,
+    /// Kinesis and Lambda HTTP API listen address, or "off" [default: 127.0.0.1:4566].
+    #[arg(long, env = "EDDY_HTTP_ADDR")]
+    pub http_addr: Option<String>,
     /// fsync: acknowledged records survive power loss; buffered: they survive kill -9.
     /// [default: fsync]
     #[arg(long, env = "EDDY_DURABILITY", value_parser = parse_durability)]

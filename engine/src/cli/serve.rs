@@ -13,14 +13,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Some(path) => FileConfig::load(path)?,
         None => FileConfig::default(),
     };
-    let config = ServeConfig::resolve(args.data_dir, args.grpc_addr, args.durability, file)?;
+    let config = ServeConfig::resolve(
+        args.data_dir,
+        args.grpc_addr,
+        args.http_addr,
+        args.durability,
+        file,
+    )?;
     let mut sigterm = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let mut sigint = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
     let mut running = server::start(config.clone()).await?;
     // One line on stdout that scripts and tests can wait for.
     println!(
-        "eddy listening grpc={} data_dir={} durability={}",
+        "eddy listening grpc={} http={} data_dir={} durability={}",
         running.grpc_addr,
+        running
+            .http_addr
+            .map_or_else(|| "off".to_string(), |addr| addr.to_string()),
         config.data_dir.display(),
         match config.durability {
             eddy_shards::Durability::Fsync => "fsync",

@@ -14,6 +14,8 @@ use tonic::transport::Channel;
 pub struct Server {
     child: Child,
     pub endpoint: String,
+    /// `http://127.0.0.1:PORT` of the Kinesis and Lambda HTTP APIs.
+    pub http_endpoint: String,
     /// The server's "eddy listening ..." line.
     pub banner: String,
     pub data_dir: PathBuf,
@@ -41,6 +43,7 @@ impl Server {
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--grpc-addr", "127.0.0.1:0"])
+            .args(["--http-addr", "127.0.0.1:0"])
             .args(extra)
             .env_remove("EDDY_CONFIG")
             .envs(env.iter().copied())
@@ -51,14 +54,14 @@ impl Server {
             .expect("spawn eddy serve");
         let stdout = child.stdout.take().expect("stdout piped");
         let mut lines = BufReader::new(stdout).lines();
-        let (addr, banner) = loop {
+        let (addr, http_addr, banner) = loop {
             match lines.next() {
                 Some(Ok(line)) => {
                     if let Some(rest) = line.strip_prefix("eddy listening grpc=") {
-                        break (
-                            rest.split_whitespace().next().unwrap().to_string(),
-                            line.clone(),
-                        );
+                        let mut words = rest.split_whitespace();
+                        let grpc = words.next().unwrap().to_string();
+                        let http = words.next().unwrap().strip_prefix("http=").unwrap();
+                        break (grpc, http.to_string(), line.clone());
                     }
                 }
                 _ => {
@@ -72,6 +75,7 @@ impl Server {
         Server {
             child,
             endpoint: format!("http://{addr}"),
+            http_endpoint: format!("http://{http_addr}"),
             banner,
             data_dir: data_dir.to_path_buf(),
         }
