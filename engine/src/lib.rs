@@ -21,3 +21,4 @@ pub mod config;
 pub mod grpc;
 pub mod server;
 pub mod shard_iterator;
+pub mod shard_reads;

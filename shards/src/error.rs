@@ -71,6 +71,18 @@ pub enum DeleteStreamError {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum UpdateStreamError {
+    #[error(transparent)]
+    InvalidArgument(#[from] InvalidArgument),
+    #[error(transparent)]
+    NotFound(#[from] NotFound),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("the log is shutting down")]
+    ShuttingDown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum AppendError {
     #[error(transparent)]
     InvalidArgument(#[from] InvalidArgument),

@@ -34,6 +34,7 @@ pub mod record;
 mod shard;
 pub mod store;
 pub mod stream;
+mod stream_change;
 mod tail;
 mod writer;
 
@@ -41,7 +42,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use documents::DocumentWrite;
 pub use error::{
     AppendError, CreateStreamError, DeleteStreamError, InvalidArgument, NotFound, OpenError,
-    ReadError, StorageError,
+    ReadError, StorageError, UpdateStreamError,
 };
 pub use log::{
     AppendRecord, Appended, Durability, Log, LogConfig, ReadBatch, ShardHandle, StreamDescription,
@@ -49,3 +50,4 @@ pub use log::{
 };
 pub use record::Record;
 pub use stream::{shard_id_of_index, shard_index_of_id, ShardMeta, StreamMeta};
+pub use stream_change::StreamChange;

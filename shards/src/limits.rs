@@ -19,6 +19,11 @@ pub const MAX_STREAM_NAME_CHARS: usize = 128;
 pub const MIN_RETENTION_HOURS: u32 = 24;
 pub const MAX_RETENTION_HOURS: u32 = 8760;
 pub const DEFAULT_RETENTION_HOURS: u32 = 24;
+/// Tags, as in Kinesis: 50 per stream, 10 per call, keys 1–128 and values 0–256 characters.
+pub const MAX_TAGS_PER_STREAM: usize = 50;
+pub const MAX_TAGS_PER_CALL: usize = 10;
+pub const MAX_TAG_KEY_CHARS: usize = 128;
+pub const MAX_TAG_VALUE_CHARS: usize = 256;
 /// Shards a single stream may have. Kinesis's default account limit is 500 for on-demand
 /// streams; each shard costs a writer entry, a tail and a watch channel.
 pub const MAX_SHARDS_PER_STREAM: u32 = 1024;

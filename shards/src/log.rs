@@ -17,7 +17,7 @@ use crate::codec;
 use crate::documents::{self, DocumentWrite};
 use crate::error::{
     AppendError, CreateStreamError, DeleteStreamError, InvalidArgument, NotFound, OpenError,
-    ReadError, StorageError,
+    ReadError, StorageError, UpdateStreamError,
 };
 use crate::hash_key::{hash_key_of_partition_key, parse_explicit_hash_key};
 use crate::limits;
@@ -25,6 +25,7 @@ use crate::record::Record;
 use crate::shard::{Catalog, ShardState, StreamState};
 use crate::store::Store;
 use crate::stream::{StreamMeta, STREAM_ID_FIRST};
+use crate::stream_change::StreamChange;
 use crate::writer::{AppendCommand, Command, RoutedRecord, WriteCounters, Writer};
 
 /// When an append is acknowledged.
@@ -289,6 +290,25 @@ impl Log {
             .unwrap_or(Err(DeleteStreamError::ShuttingDown))
     }
 
+    /// Changes a stream's retention or tags (see [`StreamChange`]); returns its new
+    /// settings. The change is synced before this returns.
+    pub async fn update_stream(
+        &self,
+        name: &str,
+        change: StreamChange,
+    ) -> Result<StreamMeta, UpdateStreamError> {
+        change.apply(&self.catalog.get(name)?.meta)?;
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let command = Command::UpdateStream {
+            name: name.to_string(),
+            change,
+            reply_tx,
+        };
+        self.send_meta(command, reply_rx)
+            .await
+            .unwrap_or(Err(UpdateStreamError::ShuttingDown))
+    }
+
     /// Every stream, by name.
     pub fn list_streams(&self) -> Vec<StreamMeta> {
         self.catalog.all().iter().map(|s| s.meta.clone()).collect()
@@ -481,7 +501,7 @@ impl Log {
         }
         let head = state.head_seq_exclusive();
         let now = self.now_millis();
-        let cutoff_millis = now.saturating_sub(state.retention_millis);
+        let cutoff_millis = now.saturating_sub(state.retention_millis());
         let mut pos = from_seq_inclusive.max(state.trim_seq());
         let mut records: Vec<Record> = Vec::new();
         let mut num_bytes = 0usize;

@@ -21,7 +21,7 @@ use crate::tail::Tail;
 pub(crate) struct ShardState {
     pub stream_id: u32,
     pub stream_name: String,
-    pub retention_millis: u64,
+    retention_millis: AtomicU64,
     pub meta: ShardMeta,
     pub shard_id: String,
     next_seq: AtomicU64,
@@ -45,7 +45,7 @@ impl ShardState {
         Self {
             stream_id: stream.id,
             stream_name: stream.name.clone(),
-            retention_millis: stream.retention_millis(),
+            retention_millis: AtomicU64::new(stream.retention_millis()),
             shard_id: meta.shard_id(),
             meta,
             next_seq: AtomicU64::new(next_seq),
@@ -55,6 +55,15 @@ impl ShardState {
             head_tx,
             deleted: AtomicBool::new(false),
         }
+    }
+
+    /// Records older than this are expired (the stream's retention, which may change).
+    pub fn retention_millis(&self) -> u64 {
+        self.retention_millis.load(Ordering::Acquire)
+    }
+
+    pub fn set_retention_millis(&self, millis: u64) {
+        self.retention_millis.store(millis, Ordering::Release);
     }
 
     /// The next sequence number the writer will assign (writer's view).

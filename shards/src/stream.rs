@@ -1,6 +1,8 @@
 //! The persisted description of streams and shards (what lives in the `meta` column
 //! family), including shard lineage so that split and merge can come later.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::hash_key::HashKeyRange;
@@ -56,6 +58,9 @@ pub struct StreamMeta {
     pub retention_hours: u32,
     pub created_at_millis: u64,
     pub shards: Vec<ShardMeta>,
+    /// Kinesis tags (metadata only).
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
 }
 
 impl StreamMeta {
@@ -85,6 +90,7 @@ impl StreamMeta {
             retention_hours,
             created_at_millis,
             shards,
+            tags: BTreeMap::new(),
         }
     }
 

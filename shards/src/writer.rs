@@ -20,13 +20,16 @@ use tracing::{error, info};
 use crate::clock::Clock;
 use crate::codec;
 use crate::documents::{self, DocumentWrite};
-use crate::error::{AppendError, CreateStreamError, DeleteStreamError, NotFound, StorageError};
+use crate::error::{
+    AppendError, CreateStreamError, DeleteStreamError, NotFound, StorageError, UpdateStreamError,
+};
 use crate::limits::MAX_STREAMS;
 use crate::log::{Appended, Durability};
 use crate::record::Record;
 use crate::shard::{Catalog, ShardState, StreamState};
 use crate::store::Store;
 use crate::stream::StreamMeta;
+use crate::stream_change::StreamChange;
 
 /// A group stops growing past this many bytes of record data: 16 MiB. Bigger groups
 /// amortise the WAL write and fsync further but delay the first producer of the group.
@@ -61,6 +64,11 @@ pub(crate) enum Command {
     DeleteStream {
         name: String,
         reply_tx: oneshot::Sender<Result<(), DeleteStreamError>>,
+    },
+    UpdateStream {
+        name: String,
+        change: StreamChange,
+        reply_tx: oneshot::Sender<Result<StreamMeta, UpdateStreamError>>,
     },
     Trim {
         shard: Arc<ShardState>,
@@ -286,6 +294,13 @@ impl Writer {
             Command::DeleteStream { name, reply_tx } => {
                 let _ = reply_tx.send(self.delete_stream(&name));
             }
+            Command::UpdateStream {
+                name,
+                change,
+                reply_tx,
+            } => {
+                let _ = reply_tx.send(self.update_stream(&name, &change));
+            }
             Command::Trim {
                 shard,
                 trim_seq,
@@ -354,6 +369,28 @@ impl Writer {
         self.catalog
             .insert(Arc::new(StreamState::new(meta.clone(), shards)));
         info!(stream = %meta.name, shards = shard_count, "stream created");
+        Ok(meta)
+    }
+
+    fn update_stream(
+        &mut self,
+        name: &str,
+        change: &StreamChange,
+    ) -> Result<StreamMeta, UpdateStreamError> {
+        let stream = self.catalog.get(name)?;
+        let meta = change.apply(&stream.meta)?;
+        let encoded = serde_json::to_vec(&meta).expect("stream meta serialises");
+        let mut batch = self.store.batch();
+        batch.put_meta(&self.store, &codec::stream_meta_key(name), &encoded);
+        self.store.write(batch, true)?;
+        for shard in &stream.shards {
+            shard.set_retention_millis(meta.retention_millis());
+        }
+        self.catalog.insert(Arc::new(StreamState::new(
+            meta.clone(),
+            stream.shards.clone(),
+        )));
+        info!(stream = %name, ?change, "stream updated");
         Ok(meta)
     }
 

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use super::status;
-use crate::shard_iterator::{self, ShardPosition};
+use crate::shard_reads::{self, StartingPosition};
 
 /// Events a subscription may have queued for a slow client before the reader pauses.
 const SUBSCRIPTION_QUEUE_EVENTS: usize = 4;
@@ -48,48 +48,44 @@ impl RecordsService {
         })?;
         let kind = pb::ShardIteratorType::try_from(start.r#type)
             .unwrap_or(pb::ShardIteratorType::Unspecified);
-        let head = shard.head_seq_exclusive();
         let sequence_number = |kind: &str| {
-            let seq = start.sequence_number.ok_or_else(|| {
+            start.sequence_number.ok_or_else(|| {
                 status::invalid_argument(InvalidArgument::new(
                     "starting_position.sequence_number",
                     format!("is required for {kind}"),
                 ))
-            })?;
-            if seq >= head {
-                return Err(status::invalid_argument(InvalidArgument::new(
-                    "starting_position.sequence_number",
-                    format!(
-                        "{seq} has not been assigned in shard `{}` (its next sequence number is {head})",
-                        shard.shard_id()
-                    ),
-                )));
-            }
-            Ok(seq)
+            })
         };
-        match kind {
-            pb::ShardIteratorType::TrimHorizon => Ok(shard.trim_seq()),
-            pb::ShardIteratorType::Latest => Ok(head),
-            pb::ShardIteratorType::AtSequenceNumber => sequence_number("AT_SEQUENCE_NUMBER"),
-            pb::ShardIteratorType::AfterSequenceNumber => Ok(sequence_number("AFTER_SEQUENCE_NUMBER")? + 1),
+        let position = match kind {
+            pb::ShardIteratorType::TrimHorizon => StartingPosition::TrimHorizon,
+            pb::ShardIteratorType::Latest => StartingPosition::Latest,
+            pb::ShardIteratorType::AtSequenceNumber => {
+                StartingPosition::AtSequenceNumber(sequence_number("AT_SEQUENCE_NUMBER")?)
+            }
+            pb::ShardIteratorType::AfterSequenceNumber => {
+                StartingPosition::AfterSequenceNumber(sequence_number("AFTER_SEQUENCE_NUMBER")?)
+            }
             pb::ShardIteratorType::AtTimestamp => {
-                let timestamp = start.timestamp_millis.ok_or_else(|| {
+                StartingPosition::AtTimestamp(start.timestamp_millis.ok_or_else(|| {
                     status::invalid_argument(InvalidArgument::new(
                         "starting_position.timestamp_millis",
                         "is required for AT_TIMESTAMP",
                     ))
-                })?;
-                let (log, shard) = (self.log.clone(), shard.clone());
-                tokio::task::spawn_blocking(move || log.seq_at_timestamp(&shard, timestamp))
-                    .await
-                    .map_err(|err| Status::internal(format!("lookup task failed: {err}")))?
-                    .map_err(status::read)
+                })?)
             }
-            pb::ShardIteratorType::Unspecified => Err(status::invalid_argument(InvalidArgument::new(
+            pb::ShardIteratorType::Unspecified => return Err(status::invalid_argument(InvalidArgument::new(
                 "starting_position.type",
                 "must be TRIM_HORIZON, LATEST, AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER or AT_TIMESTAMP",
             ))),
-        }
+        };
+        shard_reads::resolve_start(
+            &self.log,
+            shard,
+            position,
+            "starting_position.sequence_number",
+        )
+        .await
+        .map_err(status::shard_read)
     }
 }
 
@@ -193,14 +189,7 @@ impl pb::records_server::Records for RecordsService {
         let next_seq = self
             .resolve_start(&shard, request.starting_position)
             .await?;
-        let position = ShardPosition {
-            stream_id: shard.stream_id(),
-            stream_name: shard.stream_name().to_string(),
-            shard_index: shard.shard_index(),
-            next_seq,
-        };
-        let shard_iterator =
-            shard_iterator::encode(self.log.iterator_secret(), &position, self.log.now_millis());
+        let shard_iterator = shard_reads::issue_iterator(&self.log, &shard, next_seq);
         Ok(Response::new(pb::GetShardIteratorResponse {
             shard_iterator,
         }))
@@ -218,36 +207,13 @@ impl pb::records_server::Records for RecordsService {
                 format!("must be between 1 and {MAX_GET_RECORDS_LIMIT}, got {limit}"),
             )));
         }
-        let now = self.log.now_millis();
-        let position =
-            shard_iterator::decode(self.log.iterator_secret(), &request.shard_iterator, now)
-                .map_err(status::iterator)?;
-        let shard = self
-            .log
-            .shard(
-                &position.stream_name,
-                &eddy_shards::shard_id_of_index(position.shard_index),
-            )
-            .map_err(status::not_found)?;
-        if shard.stream_id() != position.stream_id {
-            return Err(Status::not_found(format!(
-                "stream `{}` of this shard iterator was deleted",
-                position.stream_name
-            )));
-        }
-        let batch = read_shard(&self.log, &shard, position.next_seq, limit as usize).await?;
-        let shard_closed_and_read = shard.ending_seq().is_some_and(|end| batch.next_seq > end);
-        let next_shard_iterator = (!shard_closed_and_read).then(|| {
-            let next = ShardPosition {
-                next_seq: batch.next_seq,
-                ..position
-            };
-            shard_iterator::encode(self.log.iterator_secret(), &next, now)
-        });
+        let read = shard_reads::get_records(&self.log, &request.shard_iterator, limit as usize)
+            .await
+            .map_err(status::shard_read)?;
         Ok(Response::new(pb::GetRecordsResponse {
-            records: batch.records.iter().map(record_to_proto).collect(),
-            next_shard_iterator,
-            millis_behind_latest: batch.millis_behind_latest,
+            records: read.batch.records.iter().map(record_to_proto).collect(),
+            next_shard_iterator: read.next_shard_iterator,
+            millis_behind_latest: read.batch.millis_behind_latest,
         }))
     }
 

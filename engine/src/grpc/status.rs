@@ -14,6 +14,7 @@ use eddy_shards::{
 use tonic::Status;
 
 use crate::shard_iterator::IteratorError;
+use crate::shard_reads::ShardReadError;
 
 pub fn invalid_argument(err: InvalidArgument) -> Status {
     Status::invalid_argument(err.to_string())
@@ -76,6 +77,16 @@ pub fn iterator(err: IteratorError) -> Status {
         IteratorError::Expired { .. } => {
             Status::failed_precondition(format!("`shard_iterator` {err}"))
         }
+    }
+}
+
+pub fn shard_read(err: ShardReadError) -> Status {
+    match err {
+        ShardReadError::InvalidArgument(err) => invalid_argument(err),
+        ShardReadError::Iterator(err) => iterator(err),
+        ShardReadError::NotFound(err) => not_found(err),
+        ShardReadError::IteratorStreamDeleted(_) => Status::not_found(err.to_string()),
+        ShardReadError::Read(err) => read(err),
     }
 }
 
