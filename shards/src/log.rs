@@ -872,6 +872,59 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stream_changes_persist_and_a_shorter_retention_hides_old_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(crate::ManualClock::new(1_000_000_000));
+        let config = || LogConfig {
+            durability: Durability::Buffered,
+            clock: clock.clone(),
+            ..LogConfig::default()
+        };
+        let log = Log::open(dir.path(), config()).unwrap();
+        log.create_stream("s", 1, 24).await.unwrap();
+        log.put_record("s", record("k", 10), None).await.unwrap();
+        let meta = log
+            .update_stream("s", StreamChange::IncreaseRetention { hours: 48 })
+            .await
+            .unwrap();
+        assert_eq!(meta.retention_hours, 48);
+        log.update_stream(
+            "s",
+            StreamChange::AddTags([("team".into(), "a".into())].into()),
+        )
+        .await
+        .unwrap();
+        let refused = log
+            .update_stream("s", StreamChange::DecreaseRetention { hours: 72 })
+            .await;
+        assert!(matches!(
+            refused,
+            Err(UpdateStreamError::InvalidArgument(_))
+        ));
+        // 30 hours on, the record is inside 48 h of retention but outside 24 h.
+        clock.advance_millis(30 * 3_600_000);
+        let shard = log.shard("s", "shardId-000000000000").unwrap();
+        assert_eq!(log.read(&shard, 0, 10, 1 << 20).unwrap().records.len(), 1);
+        log.update_stream("s", StreamChange::DecreaseRetention { hours: 24 })
+            .await
+            .unwrap();
+        assert_eq!(log.read(&shard, 0, 10, 1 << 20).unwrap().records.len(), 0);
+        log.close().unwrap();
+        drop(log);
+
+        let reopened = Log::open(dir.path(), config()).unwrap();
+        let meta = reopened.describe_stream("s").unwrap().meta;
+        assert_eq!(meta.retention_hours, 24);
+        assert_eq!(meta.tags.get("team").map(String::as_str), Some("a"));
+        assert!(matches!(
+            reopened
+                .update_stream("absent", StreamChange::IncreaseRetention { hours: 48 })
+                .await,
+            Err(UpdateStreamError::NotFound(_))
+        ));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_queue_throttles_and_writes_nothing_for_the_rejected() {
         let dir = tempfile::tempdir().unwrap();
         let config = LogConfig {
