@@ -17,7 +17,7 @@ mod streams;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -28,9 +28,14 @@ use self::protocol::Protocol;
 use super::AwsApi;
 
 const TARGET_PREFIX: &str = "Kinesis_20131202.";
+/// The largest Kinesis request: a 5 MiB PutRecords is about 7 MiB in base64 JSON.
+const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
 
 pub fn routes() -> Router<Arc<AwsApi>> {
-    Router::new().route("/", post(handle))
+    Router::new().route(
+        "/",
+        post(handle).layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES)),
+    )
 }
 
 async fn handle(State(api): State<Arc<AwsApi>>, headers: HeaderMap, body: Bytes) -> Response {
