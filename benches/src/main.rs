@@ -8,8 +8,11 @@
 //! reports eddy's throughput as a ratio of that ceiling.
 
 mod ceiling;
+mod compare;
 mod e2e;
+mod kinesis_client;
 mod put;
+mod systems;
 
 use clap::{Parser, Subcommand};
 
@@ -30,6 +33,8 @@ enum Command {
     Put(put::PutArgs),
     /// Producers → stream → mapping → native handler: backlog drain and put→handler latency.
     E2e(e2e::E2eArgs),
+    /// eddy against Redis Streams, NATS JetStream and kinesalite on the same put workloads.
+    Compare(compare::CompareArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -43,5 +48,6 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Put(args) => runtime.block_on(put::run(args)),
         Command::E2e(args) => runtime.block_on(e2e::run(args)),
+        Command::Compare(args) => runtime.block_on(compare::run(args)),
     }
 }

@@ -1,0 +1,385 @@
+//! `eddy-bench compare`: eddy and its peers side by side on the same put workloads, one
+//! system at a time, interleaved over rounds (A B C … A B C …), medians with min–max.
+//!
+//! - W1: single puts, 1 producer, serial: acknowledgement latency.
+//! - W2: batched puts, batch size × record size, N producers: throughput.
+//! - W3: shard scaling, 1 / 8 / 64 shards with many producers.
+//!
+//! Every system runs as its own server process, started fresh for each run, driven by
+//! the same Rust load generator; its CPU time and peak RSS come from `/proc`. Every
+//! figure carries its durability, and eddy/peer ratios are taken between eddy and the peer
+//! at the nearest durability (see [`System::eddy_counterpart`]), as the median of the
+//! per-round ratios.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use rand::{Rng, RngCore};
+
+use crate::systems::{Installed, Running, System};
+
+/// Kinesis's PutRecords cap; batches are cut to fit it for every system alike.
+const MAX_BATCH_BYTES: usize = 5 * 1024 * 1024;
+const MAX_BATCH_ENTRIES: usize = 500;
+
+#[derive(clap::Args, Clone)]
+pub struct CompareArgs {
+    /// Workloads: w1 (single puts, latency), w2 (batch × size), w3 (shard scaling).
+    #[arg(long, value_delimiter = ',', default_value = "w1,w2,w3")]
+    workloads: Vec<String>,
+    /// Interleaved rounds per figure.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Measured seconds per run (after a warm-up of a fifth of that, at most 1 s).
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// W2 batch sizes.
+    #[arg(long, value_delimiter = ',', default_value = "1,100,500")]
+    batch_sizes: Vec<usize>,
+    /// W2 record sizes in bytes.
+    #[arg(long, value_delimiter = ',', default_value = "100,1024,65536")]
+    record_sizes: Vec<usize>,
+    /// W2 producers (each with its own connection).
+    #[arg(long, default_value_t = 8)]
+    producers: usize,
+    /// Shards for W1 and W2.
+    #[arg(long, default_value_t = 4)]
+    shards: u32,
+    /// W3 shard counts.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,64")]
+    shard_counts: Vec<u32>,
+    /// W3 producers.
+    #[arg(long, default_value_t = 64)]
+    scaling_producers: usize,
+    /// W3 batch size (1 KiB records).
+    #[arg(long, default_value_t = 100)]
+    scaling_batch: usize,
+    /// Only systems whose name contains one of these (case-insensitive).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// The eddy binary [default: next to eddy-bench].
+    #[arg(long)]
+    eddy_bin: Option<PathBuf>,
+    /// Where the systems' data dirs go (the disk being measured).
+    #[arg(long)]
+    data_root: Option<PathBuf>,
+    /// Also write the markdown tables to this file.
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+/// One figure's parameters.
+#[derive(Clone, Debug)]
+struct Cell {
+    workload: &'static str,
+    producers: usize,
+    batch: usize,
+    record_size: usize,
+    shards: u32,
+    /// The batch asked for, when the 5 MiB cap cut it.
+    capped_from: Option<usize>,
+}
+
+impl Cell {
+    fn new(
+        workload: &'static str,
+        producers: usize,
+        batch: usize,
+        record_size: usize,
+        shards: u32,
+    ) -> Self {
+        let fits = (MAX_BATCH_BYTES / record_size.max(1)).clamp(1, MAX_BATCH_ENTRIES);
+        Self {
+            workload,
+            producers,
+            batch: batch.min(fits),
+            record_size,
+            shards,
+            capped_from: (batch > fits).then_some(batch),
+        }
+    }
+
+    fn title(&self) -> String {
+        let capped = self
+            .capped_from
+            .map(|asked| format!(" (asked {asked}; cut to fit 5 MiB per PutRecords)"))
+            .unwrap_or_default();
+        format!(
+            "{}: {} producer(s), batch {}{capped}, {} B records, {} shard(s)",
+            self.workload, self.producers, self.batch, self.record_size, self.shards
+        )
+    }
+}
+
+/// One run of one system on one cell.
+struct Run {
+    records: u64,
+    seconds: f64,
+    latency_micros: Histogram<u64>,
+    cpu_seconds: f64,
+    peak_rss_mib: f64,
+}
+
+impl Run {
+    fn rate(&self) -> f64 {
+        self.records as f64 / self.seconds
+    }
+}
+
+pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.rounds >= 1, "`--rounds` must be at least 1");
+    anyhow::ensure!(args.seconds > 0.0, "`--seconds` must be positive");
+    let installed = Installed::find(args.eddy_bin.clone());
+    let root = args.data_root.clone().unwrap_or_else(std::env::temp_dir);
+    let systems: Vec<System> = System::all()
+        .into_iter()
+        .filter(|system| {
+            args.only.is_empty()
+                || args
+                    .only
+                    .iter()
+                    .any(|want| system.name().to_lowercase().contains(&want.to_lowercase()))
+        })
+        .collect();
+    let mut cells = Vec::new();
+    for workload in &args.workloads {
+        match workload.as_str() {
+            "w1" => cells.push(Cell::new("W1 single puts, serial", 1, 1, 100, args.shards)),
+            "w2" => {
+                for &batch in &args.batch_sizes {
+                    for &size in &args.record_sizes {
+                        cells.push(Cell::new(
+                            "W2 batched puts",
+                            args.producers,
+                            batch,
+                            size,
+                            args.shards,
+                        ));
+                    }
+                }
+            }
+            "w3" => {
+                for &shards in &args.shard_counts {
+                    cells.push(Cell::new(
+                        "W3 shard scaling",
+                        args.scaling_producers,
+                        args.scaling_batch,
+                        1024,
+                        shards,
+                    ));
+                }
+            }
+            other => anyhow::bail!("unknown workload {other:?}: use w1, w2 or w3"),
+        }
+    }
+
+    let mut out = String::new();
+    out.push_str(&format!(
+        "## eddy-bench compare: {} round(s) of {} s per system and figure, interleaved\n\n",
+        args.rounds, args.seconds
+    ));
+    for system in &systems {
+        if let Some(why) = installed.missing(*system) {
+            out.push_str(&format!("- **{} is missing**: {why}\n", system.name()));
+        }
+    }
+    print!("{out}");
+    for cell in &cells {
+        let mut runs: BTreeMap<String, Vec<Run>> = BTreeMap::new();
+        let mut failures: BTreeMap<String, String> = BTreeMap::new();
+        for _round in 0..args.rounds {
+            for &system in &systems {
+                if installed.missing(system).is_some() {
+                    continue;
+                }
+                match run_once(system, cell, &installed, &root, args.seconds).await {
+                    Ok(run) => runs.entry(system.name()).or_default().push(run),
+                    Err(err) => {
+                        failures.insert(system.name(), format!("{err:#}"));
+                    }
+                }
+            }
+        }
+        let table = table(cell, &systems, &runs, &failures);
+        print!("{table}");
+        out.push_str(&table);
+    }
+    if let Some(path) = &args.report {
+        std::fs::write(path, &out)?;
+    }
+    Ok(())
+}
+
+async fn run_once(
+    system: System,
+    cell: &Cell,
+    installed: &Installed,
+    root: &std::path::Path,
+    seconds: f64,
+) -> anyhow::Result<Run> {
+    let running = Running::start(system, installed, root).await?;
+    running.create_stream(cell.shards).await?;
+    let measuring = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..cell.producers {
+        let producer = running.producer(cell.shards).await?;
+        tasks.push(tokio::spawn(produce(
+            producer,
+            cell.batch,
+            cell.record_size,
+            measuring.clone(),
+            stop.clone(),
+        )));
+    }
+    let warm_up = Duration::from_secs_f64((seconds / 5.0).min(1.0));
+    tokio::time::sleep(warm_up).await;
+    let cpu_before = running.process.cpu_seconds();
+    measuring.store(true, Ordering::Release);
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    measuring.store(false, Ordering::Release);
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu_seconds = running.process.cpu_seconds() - cpu_before;
+    stop.store(true, Ordering::Release);
+    let mut records = 0;
+    let mut latency_micros = Histogram::<u64>::new(3)?;
+    for task in tasks {
+        let (count, histogram) = task.await??;
+        records += count;
+        latency_micros.add(&histogram)?;
+    }
+    let peak_rss_mib = running.process.peak_rss_mib();
+    Ok(Run {
+        records,
+        seconds: elapsed,
+        latency_micros,
+        cpu_seconds,
+        peak_rss_mib,
+    })
+}
+
+/// Puts batches back to back; counts only what is acknowledged while `measuring`.
+async fn produce(
+    mut producer: crate::systems::Producer,
+    batch: usize,
+    record_size: usize,
+    measuring: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<(u64, Histogram<u64>)> {
+    let (data, keys) = {
+        let mut rng = rand::rng();
+        let mut data = vec![0u8; record_size];
+        rng.fill_bytes(&mut data);
+        let keys: Vec<String> = (0..1024)
+            .map(|_| format!("{:032x}", rng.random::<u128>()))
+            .collect();
+        (Bytes::from(data), keys)
+    };
+    let mut histogram = Histogram::<u64>::new(3)?;
+    let mut records = 0u64;
+    let mut next = 0usize;
+    while !stop.load(Ordering::Acquire) {
+        let entries: Vec<(String, Bytes)> = (0..batch)
+            .map(|_| {
+                next = (next + 1) % keys.len();
+                (keys[next].clone(), data.clone())
+            })
+            .collect();
+        let counted = measuring.load(Ordering::Acquire);
+        let sent = Instant::now();
+        producer.put(&entries).await?;
+        if counted && measuring.load(Ordering::Acquire) {
+            histogram.record(sent.elapsed().as_micros() as u64)?;
+            records += batch as u64;
+        }
+    }
+    Ok((records, histogram))
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+fn table(
+    cell: &Cell,
+    systems: &[System],
+    runs: &BTreeMap<String, Vec<Run>>,
+    failures: &BTreeMap<String, String>,
+) -> String {
+    let mut out = format!("\n### {}\n\n", cell.title());
+    out.push_str("| system | durability | records/s (median, min–max) | MB/s | ack p50 / p99 / p99.9 ms | CPU s per M records | peak RSS MiB | eddy / this |\n");
+    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|\n");
+    for &system in systems {
+        let name = system.name();
+        let Some(system_runs) = runs.get(&name) else {
+            if let Some(err) = failures.get(&name) {
+                out.push_str(&format!(
+                    "| {name} | {} | failed: {} | | | | | |\n",
+                    system.durability().name(),
+                    err.replace('\n', " ").replace('|', "/")
+                ));
+            }
+            continue;
+        };
+        let rates: Vec<f64> = system_runs.iter().map(Run::rate).collect();
+        let min = rates.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = rates.iter().copied().fold(0.0, f64::max);
+        let rate = median(rates.clone());
+        let quantile = |q: f64| {
+            median(
+                system_runs
+                    .iter()
+                    .map(|run| run.latency_micros.value_at_quantile(q) as f64 / 1000.0)
+                    .collect(),
+            )
+        };
+        let cpu_per_million = median(
+            system_runs
+                .iter()
+                .map(|run| run.cpu_seconds / (run.records.max(1) as f64 / 1e6))
+                .collect(),
+        );
+        let rss = system_runs
+            .iter()
+            .map(|run| run.peak_rss_mib)
+            .fold(0.0, f64::max);
+        let ratio = match system.eddy_counterpart() {
+            Some(eddy) => match runs.get(&eddy.name()) {
+                Some(eddy_runs) => {
+                    let ratios: Vec<f64> = eddy_runs
+                        .iter()
+                        .zip(system_runs)
+                        .map(|(e, p)| e.rate() / p.rate().max(f64::MIN_POSITIVE))
+                        .collect();
+                    format!("{:.2} (vs {})", median(ratios), eddy.name())
+                }
+                None => "eddy missing".into(),
+            },
+            None => String::new(),
+        };
+        out.push_str(&format!(
+            "| {name} | {} | {rate:.0} ({min:.0}–{max:.0}) | {:.1} | {:.3} / {:.3} / {:.3} | {cpu_per_million:.2} | {rss:.0} | {ratio} |\n",
+            system.durability().name(),
+            rate * cell.record_size as f64 / 1e6,
+            quantile(0.5),
+            quantile(0.99),
+            quantile(0.999),
+        ));
+    }
+    out
+}
