@@ -871,6 +871,38 @@ mod tests {
         }
     }
 
+    /// A record decoded from a request is a slice of the request's buffer; the tail must
+    /// hold its own copy, or a 100-byte record would pin the whole buffer and the
+    /// tail's byte bound would not bound memory.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_tail_does_not_pin_the_producers_buffer() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            durability: Durability::Buffered,
+            ..LogConfig::default()
+        };
+        let log = Log::open(dir.path(), config).unwrap();
+        log.create_stream("s", 1, 24).await.unwrap();
+        let request_buffer = Bytes::from(vec![5u8; 64 * 1024]);
+        let record = AppendRecord {
+            partition_key: "k".into(),
+            data: request_buffer.slice(100..200),
+            explicit_hash_key: None,
+        };
+        log.put_record("s", record, None).await.unwrap();
+        let shard = log.shard("s", "shardId-000000000000").unwrap();
+        assert!(log.read_is_in_memory(&shard, 0));
+        let read = log.read(&shard, 0, 10, 1 << 20).unwrap();
+        let data = &read.records[0].data;
+        assert_eq!(data.as_ref(), &[5u8; 100][..]);
+        let buffer = request_buffer.as_ptr_range();
+        assert!(
+            !buffer.contains(&data.as_ptr()),
+            "the tail's record points into the producer's 64 KiB buffer"
+        );
+        log.close().unwrap();
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn stream_changes_persist_and_a_shorter_retention_hides_old_records() {
         let dir = tempfile::tempdir().unwrap();

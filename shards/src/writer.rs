@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use crossbeam_channel::Receiver;
 use tokio::sync::oneshot;
 use tracing::{error, info};
@@ -94,6 +94,8 @@ struct TouchedShard {
     shard: Arc<ShardState>,
     next_seq_before: u64,
     last_arrival_before: u64,
+    /// Bytes of record data this group appends to the shard.
+    data_bytes: usize,
 }
 
 pub(crate) struct Writer {
@@ -183,10 +185,12 @@ impl Writer {
                         shard: shard.clone(),
                         next_seq_before: shard.next_seq(),
                         last_arrival_before: shard.last_arrival_millis(),
+                        data_bytes: 0,
                     });
                     touched.len() - 1
                 });
                 slots.push(slot);
+                touched[slot].data_bytes += record.data.len();
                 let seq = shard.next_seq();
                 let arrival_millis = now_millis.max(shard.last_arrival_millis());
                 codec::encode_record_value(
@@ -249,17 +253,28 @@ impl Writer {
         // Durable: make the records visible (one lock per shard), then wake readers, then
         // acknowledge.
         {
+            // The tail keeps a copy of each record's data, in one buffer per shard per
+            // group: a record decoded from a request shares that request's whole buffer,
+            // so keeping the producer's `Bytes` would pin kilobytes per 100-byte record
+            // (seen: 2.4 KB per record, 900 MiB RSS for a 32 MiB tail) and break the
+            // tail's byte bound. One buffer per shard is freed once that shard's tail
+            // has moved past it.
+            let mut arenas: Vec<BytesMut> = touched
+                .iter()
+                .map(|t| BytesMut::with_capacity(t.data_bytes))
+                .collect();
             let mut tails: Vec<_> = touched.iter().map(|t| t.shard.tail.write()).collect();
             let mut slots = slots.into_iter();
             for (append, outcome) in appends.iter().zip(&outcomes) {
                 let Some(appended) = outcome else { continue };
                 for (record, at) in append.records.iter().zip(appended) {
                     let slot = slots.next().expect("one slot per appended record");
+                    arenas[slot].extend_from_slice(&record.data);
                     tails[slot].push(Record {
                         seq: at.seq,
                         arrival_millis: at.arrival_millis,
                         partition_key: record.partition_key.clone(),
-                        data: record.data.clone(),
+                        data: arenas[slot].split().freeze(),
                     });
                 }
             }
