@@ -26,9 +26,12 @@ run: build ## Build and serve on ./eddy-data, gRPC on 127.0.0.1:50051.
 
 test: setup ## Run the whole test suite (unit, property, end-to-end, crash).
 	@scripts/setup-python.sh
+	@scripts/setup-peers.sh
 	$(CARGO) test $(PROFILE) --workspace --all-targets
 
 bench: build ## Run the benchmarks and print their tables.
+	@scripts/setup-peers.sh
+	$(CARGO_TARGET_DIR)/release/eddy-bench compare
 	$(CARGO_TARGET_DIR)/release/eddy-bench put --producers 8 --record-size 1024 --batch-size 500 --shards 4 --durability buffered
 	$(CARGO_TARGET_DIR)/release/eddy-bench put --producers 64 --record-size 1024 --batch-size 1 --shards 4 --durability fsync
 	@scripts/setup-python.sh
