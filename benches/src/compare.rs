@@ -5,6 +5,10 @@
 //! - W2: batched puts, batch size × record size, N producers: throughput.
 //! - W3: shard scaling, 1 / 8 / 64 shards with many producers.
 //!
+//! Ceilings are measured in the same rounds: raw in-process RocksDB `WriteBatch` with
+//! eddy's options and encoding, the same records, batch, concurrency and sync mode (eddy
+//! rows show eddy/ceiling), and the data disk's 4 KiB write+fdatasync rate.
+//!
 //! Every system runs as its own server process, started fresh for each run, driven by
 //! the same Rust load generator; its CPU time and peak RSS come from `/proc`. Every
 //! figure carries its durability, and eddy/peer ratios are taken between eddy and the peer
@@ -188,11 +192,38 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
             out.push_str(&format!("- **{} is missing**: {why}\n", system.name()));
         }
     }
+    let fsync_dir = tempfile::tempdir_in(&root)?;
+    let fsyncs = tokio::task::spawn_blocking(move || {
+        crate::ceiling::fsync_rate(fsync_dir.path(), Duration::from_secs(2))
+    })
+    .await??;
+    out.push_str(&format!(
+        "\nCeiling: one writer's 4 KiB write + fdatasync on the data disk: {fsyncs:.0}/s.\n"
+    ));
     print!("{out}");
     for cell in &cells {
         let mut runs: BTreeMap<String, Vec<Run>> = BTreeMap::new();
         let mut failures: BTreeMap<String, String> = BTreeMap::new();
+        let mut ceilings: BTreeMap<bool, Vec<f64>> = BTreeMap::new();
         for _round in 0..args.rounds {
+            for fsync in [false, true] {
+                let (cell, seconds) = (cell.clone(), args.seconds);
+                let ceiling = tokio::task::spawn_blocking(move || {
+                    crate::ceiling::raw_rocksdb_put(
+                        cell.producers,
+                        cell.record_size,
+                        cell.batch,
+                        cell.shards,
+                        fsync,
+                        Duration::from_secs_f64(seconds),
+                    )
+                })
+                .await??;
+                ceilings
+                    .entry(fsync)
+                    .or_default()
+                    .push(ceiling.records as f64 / ceiling.elapsed.as_secs_f64());
+            }
             for &system in &systems {
                 if installed.missing(system).is_some() {
                     continue;
@@ -205,7 +236,7 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
                 }
             }
         }
-        let table = table(cell, &systems, &runs, &failures);
+        let table = table(cell, &systems, &runs, &failures, &ceilings);
         print!("{table}");
         out.push_str(&table);
     }
@@ -320,10 +351,21 @@ fn table(
     systems: &[System],
     runs: &BTreeMap<String, Vec<Run>>,
     failures: &BTreeMap<String, String>,
+    ceilings: &BTreeMap<bool, Vec<f64>>,
 ) -> String {
     let mut out = format!("\n### {}\n\n", cell.title());
-    out.push_str("| system | durability | records/s (median, min–max) | MB/s | ack p50 / p99 / p99.9 ms | CPU s per M records | peak RSS MiB | eddy / this |\n");
+    out.push_str("| system | durability | records/s (median, min–max) | MB/s | ack p50 / p99 / p99.9 ms | CPU s per M records | peak RSS MiB | eddy / this, or eddy / ceiling |\n");
     out.push_str("|---|---|---:|---:|---:|---:|---:|---:|\n");
+    for (&fsync, rates) in ceilings {
+        let rate = median(rates.clone());
+        let min = rates.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = rates.iter().copied().fold(0.0, f64::max);
+        out.push_str(&format!(
+            "| ceiling: raw RocksDB WriteBatch, in process | {} | {rate:.0} ({min:.0}–{max:.0}) | {:.1} | | | | |\n",
+            if fsync { "fsync per write" } else { "OS-buffered" },
+            rate * cell.record_size as f64 / 1e6,
+        ));
+    }
     for &system in systems {
         let name = system.name();
         let Some(system_runs) = runs.get(&name) else {
@@ -359,6 +401,20 @@ fn table(
             .map(|run| run.peak_rss_mib)
             .fold(0.0, f64::max);
         let ratio = match system.eddy_counterpart() {
+            None => {
+                let fsync = system.durability() == crate::systems::DurabilityLabel::FsyncPerAck;
+                match ceilings.get(&fsync) {
+                    Some(ceiling_rates) => {
+                        let ratios: Vec<f64> = system_runs
+                            .iter()
+                            .zip(ceiling_rates)
+                            .map(|(run, ceiling)| run.rate() / ceiling.max(f64::MIN_POSITIVE))
+                            .collect();
+                        format!("{:.2} of the ceiling", median(ratios))
+                    }
+                    None => String::new(),
+                }
+            }
             Some(eddy) => match runs.get(&eddy.name()) {
                 Some(eddy_runs) => {
                     let ratios: Vec<f64> = eddy_runs
@@ -370,7 +426,6 @@ fn table(
                 }
                 None => "eddy missing".into(),
             },
-            None => String::new(),
         };
         out.push_str(&format!(
             "| {name} | {} | {rate:.0} ({min:.0}–{max:.0}) | {:.1} | {:.3} / {:.3} / {:.3} | {cpu_per_million:.2} | {rss:.0} | {ratio} |\n",
