@@ -190,6 +190,22 @@ impl Functions {
         self.settings.log_dir.join(format!("{name}.log"))
     }
 
+    /// The last `max_bytes` of a function's log (empty when it has none yet). Blocking
+    /// file i/o: call it on the blocking pool.
+    pub fn read_log_tail(&self, name: &str, max_bytes: u64) -> std::io::Result<Vec<u8>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = match std::fs::File::open(self.log_path(name)) {
+            Ok(file) => file,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(err) => return Err(err),
+        };
+        let len = file.metadata()?.len();
+        file.seek(SeekFrom::Start(len.saturating_sub(max_bytes)))?;
+        let mut tail = Vec::with_capacity(max_bytes.min(len) as usize);
+        file.take(max_bytes).read_to_end(&mut tail)?;
+        Ok(tail)
+    }
+
     /// Registers (or replaces) an in-process handler under `name`. Not persisted.
     pub fn register_native(&self, name: &str, handler: Arc<dyn NativeHandler>, timeout: Duration) {
         self.register_native_with(name, handler, timeout, AsyncInvokeConfig::default());
