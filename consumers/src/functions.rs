@@ -258,20 +258,38 @@ impl Functions {
         name: &str,
         change: impl FnOnce(&mut FunctionSpec),
     ) -> Result<Function, FunctionConfigError> {
+        self.try_update(name, |spec| {
+            change(spec);
+            Ok(())
+        })
+    }
+
+    /// [`Functions::update`] with a change that may refuse (it sees the current definition
+    /// under the change lock, so two changes of one function cannot lose each other's
+    /// fields). A refused change writes nothing.
+    pub fn try_update<E: From<FunctionConfigError>>(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut FunctionSpec) -> Result<(), E>,
+    ) -> Result<Function, E> {
         let _change = self.changes.lock();
         let current = self
             .get(name)
             .ok_or_else(|| FunctionConfigError::NotFound(name.to_string()))?;
         if current.spec.is_native() {
-            return Err(FunctionConfigError::Native(name.to_string()));
+            return Err(FunctionConfigError::Native(name.to_string()).into());
         }
         let mut spec = current.spec;
-        change(&mut spec);
+        change(&mut spec)?;
         if spec.name != name {
-            return Err(InvalidArgument::new("name", "a function cannot be renamed").into());
+            return Err(FunctionConfigError::from(InvalidArgument::new(
+                "name",
+                "a function cannot be renamed",
+            ))
+            .into());
         }
         if spec.is_native() {
-            return Err(FunctionConfigError::Native(name.to_string()));
+            return Err(FunctionConfigError::Native(name.to_string()).into());
         }
         let function = self.publish(spec)?;
         info!(function = %name, "function updated");

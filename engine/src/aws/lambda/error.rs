@@ -159,6 +159,12 @@ pub fn function_config(err: FunctionConfigError) -> LambdaError {
     }
 }
 
+impl From<FunctionConfigError> for LambdaError {
+    fn from(err: FunctionConfigError) -> Self {
+        function_config(err)
+    }
+}
+
 pub fn invoke(err: InvokeError) -> LambdaError {
     match err {
         InvokeError::InvalidArgument(err) => invalid_argument(err),

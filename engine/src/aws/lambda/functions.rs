@@ -107,12 +107,10 @@ fn lookup(
         .ok_or_else(|| LambdaError::not_found(format!("function `{name}` not found")))
 }
 
-fn check_revision(function: &Function, expected: Option<&str>) -> Result<(), LambdaError> {
-    let current = function
-        .spec
-        .lambda
-        .as_ref()
-        .map(|l| l.revision_id.as_str());
+/// Refuses a change made against another revision than the current one (Lambda's
+/// optimistic locking with `RevisionId`).
+fn check_revision(spec: &FunctionSpec, expected: Option<&str>) -> Result<(), LambdaError> {
+    let current = spec.lambda.as_ref().map(|l| l.revision_id.as_str());
     match expected {
         Some(expected) if Some(expected) != current => {
             Err(LambdaError::precondition_failed(format!(
@@ -336,68 +334,61 @@ pub async fn update_function_configuration(
     body: Bytes,
 ) -> Result<Response, LambdaError> {
     let request: UpdateConfigurationRequest = parse_body(&body)?;
-    let function = lookup(&api, &raw, &HashMap::new())?;
-    check_revision(&function, request.revision_id.as_deref())?;
-    let name = function.spec.name.clone();
-    let mut spec = function.spec.clone();
-    match spec.lambda.clone() {
-        Some(mut metadata) => {
-            if let Some(runtime) = request.runtime {
-                metadata.runtime = runtime;
+    let name = lookup(&api, &raw, &HashMap::new())?.spec.name;
+    let function = api.functions.try_update(&name, |spec| {
+        check_revision(spec, request.revision_id.as_deref())?;
+        match spec.lambda.clone() {
+            Some(mut metadata) => {
+                if let Some(runtime) = request.runtime {
+                    metadata.runtime = runtime;
+                }
+                if let Some(handler) = request.handler {
+                    metadata.handler = handler;
+                }
+                if let Some(role) = request.role {
+                    metadata.role = role;
+                }
+                if let Some(description) = request.description {
+                    metadata.description = description;
+                }
+                metadata.revision_id = eddy_consumers::ids::new_uuid();
+                let workdir = workdir_of(spec);
+                set_code(&api, spec, metadata, &workdir)?;
             }
-            if let Some(handler) = request.handler {
-                metadata.handler = handler;
-            }
-            if let Some(role) = request.role {
-                metadata.role = role;
-            }
-            if let Some(description) = request.description {
-                metadata.description = description;
-            }
-            metadata.revision_id = eddy_consumers::ids::new_uuid();
-            let workdir = match &spec.runtime {
-                Runtime::Process { workdir, .. } => workdir.clone(),
-                Runtime::Native => PathBuf::new(),
-            };
-            set_code(&api, &mut spec, metadata, &workdir)?;
-        }
-        None => {
-            if request.runtime.is_some()
+            None if request.runtime.is_some()
                 || request.handler.is_some()
                 || request.role.is_some()
-                || request.description.is_some()
+                || request.description.is_some() =>
             {
                 return Err(LambdaError::invalid_parameter(format!(
                     "function `{name}` was defined through eddy's own API: only Timeout, \
                      MemorySize and Environment can change through the Lambda API"
                 )));
             }
+            None => {}
         }
-    }
-    if let Some(timeout) = request.timeout {
-        spec.timeout_secs = timeout;
-    }
-    if let Some(memory) = request.memory_size {
-        spec.memory_mb = memory;
-    }
-    if let Some(environment) = request.environment {
-        spec.env = environment.variables.unwrap_or_default();
-    }
-    let function = api
-        .functions
-        .update(&name, |current| {
-            // Keep what changed since it was read (the async settings), take the rest.
-            spec.async_invoke = current.async_invoke.clone();
-            if let (Some(new), Some(old)) = (spec.lambda.as_mut(), current.lambda.as_ref()) {
-                new.event_invoke_config_modified_millis = old.event_invoke_config_modified_millis;
-            }
-            *current = spec;
-        })
-        .map_err(error::function_config)?;
+        if let Some(timeout) = request.timeout {
+            spec.timeout_secs = timeout;
+        }
+        if let Some(memory) = request.memory_size {
+            spec.memory_mb = memory;
+        }
+        if let Some(environment) = request.environment {
+            spec.env = environment.variables.unwrap_or_default();
+        }
+        Ok(())
+    })?;
     Ok(json_response(
         StatusCode::OK,
         &function_configuration(&function),
     ))
+}
+
+fn workdir_of(spec: &FunctionSpec) -> PathBuf {
+    match &spec.runtime {
+        Runtime::Process { workdir, .. } => workdir.clone(),
+        Runtime::Native => PathBuf::new(),
+    }
 }
 
 pub async fn update_function_code(
@@ -407,14 +398,14 @@ pub async fn update_function_code(
 ) -> Result<Response, LambdaError> {
     let request: UpdateCodeRequest = parse_body(&body)?;
     let function = lookup(&api, &raw, &HashMap::new())?;
-    check_revision(&function, request.revision_id.as_deref())?;
     let name = function.spec.name.clone();
-    let Some(mut metadata) = function.spec.lambda.clone() else {
+    if function.spec.lambda.is_none() {
         return Err(LambdaError::invalid_parameter(format!(
             "function `{name}` was defined through eddy's own API (a command, not a zip): its \
              code cannot be replaced through the Lambda API"
         )));
-    };
+    }
+    check_revision(&function.spec, request.revision_id.as_deref())?;
     let zip = zip_of(
         "ZipFile",
         request.zip_file,
@@ -422,22 +413,23 @@ pub async fn update_function_code(
         request.image_uri,
     )?;
     let unpacked = unpack(&api, &name, zip).await?;
-    let previous_revision = metadata.code_revision.clone();
-    metadata.code_sha256 = unpacked.sha256_base64.clone();
-    metadata.code_size_bytes = unpacked.zip_size_bytes;
-    metadata.code_revision = unpacked.revision.clone();
-    metadata.revision_id = eddy_consumers::ids::new_uuid();
-    if let Some(architectures) = request.architectures {
-        metadata.architectures = architectures;
-    }
-    let mut spec = function.spec.clone();
-    let updated = set_code(&api, &mut spec, metadata, &unpacked.dir).and_then(|()| {
-        api.functions
-            .update(&name, |current| {
-                current.runtime = spec.runtime;
-                current.lambda = spec.lambda;
-            })
-            .map_err(error::function_config)
+    let mut previous_revision = String::new();
+    let updated = api.functions.try_update(&name, |spec| {
+        check_revision(spec, request.revision_id.as_deref())?;
+        let Some(mut metadata) = spec.lambda.clone() else {
+            return Err(LambdaError::conflict(format!(
+                "function `{name}` was replaced while its code was unpacked"
+            )));
+        };
+        previous_revision =
+            std::mem::replace(&mut metadata.code_revision, unpacked.revision.clone());
+        metadata.code_sha256 = unpacked.sha256_base64.clone();
+        metadata.code_size_bytes = unpacked.zip_size_bytes;
+        metadata.revision_id = eddy_consumers::ids::new_uuid();
+        if let Some(architectures) = request.architectures {
+            metadata.architectures = architectures;
+        }
+        set_code(&api, spec, metadata, &unpacked.dir)
     });
     let dir = function_dir(&api, &name);
     match updated {
