@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Python pieces the tests use: a virtualenv with AWS's Lambda runtime
-# interface client (awslambdaric), so that real Lambda handlers are run by the real client.
+# interface client (awslambdaric), so that real Lambda handlers are run by the real client,
+# and boto3, so that the Lambda API is tested with the real SDK.
 # The venv lives outside the clone (like the cargo target dir) and is reused when present.
 set -euo pipefail
 
 venv="${EDDY_VENV:-$HOME/.cache/eddy-venv}"
 awslambdaric_version="4.2.2"
+boto3_version="1.44.8"
 
-if "$venv/bin/python" -c "import awslambdaric" >/dev/null 2>&1; then
+if "$venv/bin/python" -c "import awslambdaric, boto3" >/dev/null 2>&1; then
   exit 0
 fi
 command -v python3 >/dev/null 2>&1 || {
@@ -26,6 +28,6 @@ if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c "import ensurepip" >
 fi
 rm -rf "$venv"
 python3 -m venv "$venv"
-"$venv/bin/pip" install -q --disable-pip-version-check "awslambdaric==$awslambdaric_version"
-"$venv/bin/python" -c "import awslambdaric"
+"$venv/bin/pip" install -q --disable-pip-version-check "awslambdaric==$awslambdaric_version" "boto3==$boto3_version"
+"$venv/bin/python" -c "import awslambdaric, boto3"
 echo "setup-python: awslambdaric $awslambdaric_version in $venv" >&2
