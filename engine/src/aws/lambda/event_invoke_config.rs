@@ -13,8 +13,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use eddy_consumers::function_spec::{AsyncInvokeChange, AsyncInvokeConfig};
@@ -25,6 +24,7 @@ use serde_json::{json, Value};
 use super::arns::{check_qualifier, function_name};
 use super::destination_config::DestinationConfig;
 use super::error::{self, parse_body, LambdaError};
+use super::extract::{PathParam, RequestBody};
 use super::function_configuration::epoch_seconds;
 use super::json_response;
 use crate::aws::AwsApi;
@@ -122,25 +122,25 @@ fn set(
 
 pub async fn put_config(
     State(api): State<Arc<AwsApi>>,
-    Path(raw): Path<String>,
+    PathParam(raw): PathParam,
     Query(query): Query<HashMap<String, String>>,
-    body: Bytes,
+    RequestBody(body): RequestBody,
 ) -> Result<Response, LambdaError> {
     set(&api, &raw, &query, &body, true)
 }
 
 pub async fn update_config(
     State(api): State<Arc<AwsApi>>,
-    Path(raw): Path<String>,
+    PathParam(raw): PathParam,
     Query(query): Query<HashMap<String, String>>,
-    body: Bytes,
+    RequestBody(body): RequestBody,
 ) -> Result<Response, LambdaError> {
     set(&api, &raw, &query, &body, false)
 }
 
 pub async fn get_config(
     State(api): State<Arc<AwsApi>>,
-    Path(raw): Path<String>,
+    PathParam(raw): PathParam,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, LambdaError> {
     let name = name_of(&api, &raw, &query)?;
@@ -157,7 +157,7 @@ pub async fn get_config(
 
 pub async fn delete_config(
     State(api): State<Arc<AwsApi>>,
-    Path(raw): Path<String>,
+    PathParam(raw): PathParam,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, LambdaError> {
     let name = name_of(&api, &raw, &query)?;

@@ -12,8 +12,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use eddy_consumers::manager::{MappingInfo, MappingState};
@@ -24,6 +23,7 @@ use serde_json::{json, Value};
 use super::arns::{function_name, stream_name};
 use super::destination_config::DestinationConfig;
 use super::error::{self, parse_body, LambdaError};
+use super::extract::{PathParam, RequestBody};
 use super::function_configuration::epoch_seconds;
 use super::functions::max_items;
 use super::json_response;
@@ -213,7 +213,10 @@ fn state_of(info: &MappingInfo) -> &'static str {
 
 type Api = State<Arc<AwsApi>>;
 
-pub async fn create_mapping(State(api): Api, body: Bytes) -> Result<Response, LambdaError> {
+pub async fn create_mapping(
+    State(api): Api,
+    RequestBody(body): RequestBody,
+) -> Result<Response, LambdaError> {
     let mut request: MappingRequest = parse_body(&body)?;
     let source = request
         .event_source_arn
@@ -236,7 +239,10 @@ pub async fn create_mapping(State(api): Api, body: Bytes) -> Result<Response, La
     Ok(json_response(StatusCode::ACCEPTED, &body))
 }
 
-pub async fn get_mapping(State(api): Api, Path(id): Path<String>) -> Result<Response, LambdaError> {
+pub async fn get_mapping(
+    State(api): Api,
+    PathParam(id): PathParam,
+) -> Result<Response, LambdaError> {
     let info = api.mappings.describe(&id).map_err(error::mapping)?;
     Ok(json_response(
         StatusCode::OK,
@@ -246,8 +252,8 @@ pub async fn get_mapping(State(api): Api, Path(id): Path<String>) -> Result<Resp
 
 pub async fn update_mapping(
     State(api): Api,
-    Path(id): Path<String>,
-    body: Bytes,
+    PathParam(id): PathParam,
+    RequestBody(body): RequestBody,
 ) -> Result<Response, LambdaError> {
     let mut request: MappingRequest = parse_body(&body)?;
     let current = api.mappings.describe(&id).map_err(error::mapping)?;
@@ -278,7 +284,7 @@ pub async fn update_mapping(
 
 pub async fn delete_mapping(
     State(api): Api,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
 ) -> Result<Response, LambdaError> {
     let info = api.mappings.describe(&id).map_err(error::mapping)?;
     api.mappings.delete(&id).await.map_err(error::mapping)?;

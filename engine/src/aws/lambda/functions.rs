@@ -12,8 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use eddy_consumers::function_spec::{FunctionSpec, Runtime};
@@ -25,6 +24,7 @@ use serde_json::json;
 use super::arns::{check_qualifier, function_name};
 use super::code::{self, UnpackedCode};
 use super::error::{self, parse_body, LambdaError};
+use super::extract::{PathParam, RequestBody};
 use super::function_configuration::function_configuration;
 use super::json_response;
 use crate::aws::AwsApi;
@@ -151,7 +151,10 @@ async fn remove_revision(dir: PathBuf, revision: String) {
     let _ = tokio::task::spawn_blocking(move || code::remove_revision(&dir, &revision)).await;
 }
 
-pub async fn create_function(State(api): Api, body: Bytes) -> Result<Response, LambdaError> {
+pub async fn create_function(
+    State(api): Api,
+    RequestBody(body): RequestBody,
+) -> Result<Response, LambdaError> {
     let request: CreateFunctionRequest = parse_body(&body)?;
     let name = function_name(&api, &request.function_name)?;
     if let Some(package_type) = request.package_type.as_deref() {
@@ -245,7 +248,7 @@ fn set_code(
 
 pub async fn get_function(
     State(api): Api,
-    Path(raw): Path<String>,
+    PathParam(raw): PathParam,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, LambdaError> {
     let function = lookup(&api, &raw, &query)?;
@@ -265,7 +268,7 @@ pub async fn get_function(
 
 pub async fn get_function_configuration(
     State(api): Api,
-    Path(raw): Path<String>,
+    PathParam(raw): PathParam,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, LambdaError> {
     let function = lookup(&api, &raw, &query)?;
@@ -313,7 +316,7 @@ pub async fn list_functions(
 
 pub async fn delete_function(
     State(api): Api,
-    Path(raw): Path<String>,
+    PathParam(raw): PathParam,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, LambdaError> {
     let function = lookup(&api, &raw, &query)?;
@@ -330,8 +333,8 @@ pub async fn delete_function(
 
 pub async fn update_function_configuration(
     State(api): Api,
-    Path(raw): Path<String>,
-    body: Bytes,
+    PathParam(raw): PathParam,
+    RequestBody(body): RequestBody,
 ) -> Result<Response, LambdaError> {
     let request: UpdateConfigurationRequest = parse_body(&body)?;
     let name = lookup(&api, &raw, &HashMap::new())?.spec.name;
@@ -393,8 +396,8 @@ fn workdir_of(spec: &FunctionSpec) -> PathBuf {
 
 pub async fn update_function_code(
     State(api): Api,
-    Path(raw): Path<String>,
-    body: Bytes,
+    PathParam(raw): PathParam,
+    RequestBody(body): RequestBody,
 ) -> Result<Response, LambdaError> {
     let request: UpdateCodeRequest = parse_body(&body)?;
     let function = lookup(&api, &raw, &HashMap::new())?;

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use base64::Engine;
@@ -21,6 +21,7 @@ use eddy_consumers::invoke::InvocationType;
 
 use super::arns::{check_qualifier, function_name};
 use super::error::{self, LambdaError};
+use super::extract::{PathParam, RequestBody};
 use crate::aws::AwsApi;
 
 /// How much of the function's log `X-Amz-Log-Type: Tail` returns, as Lambda.
@@ -55,10 +56,10 @@ fn wants_log_tail(headers: &HeaderMap) -> Result<bool, LambdaError> {
 
 pub async fn invoke(
     State(api): State<Arc<AwsApi>>,
-    Path(raw): Path<String>,
+    PathParam(raw): PathParam,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
-    payload: Bytes,
+    RequestBody(payload): RequestBody,
 ) -> Result<Response, LambdaError> {
     let name = function_name(&api, &raw)?;
     check_qualifier(&name, query.get("Qualifier").map(String::as_str))?;

@@ -10,6 +10,7 @@
 //! - [`event_invoke_config`]: asynchronous invocation settings;
 //! - [`zip_archive`]: the zip reader [`code`] unpacks with;
 //! - [`arns`]: function names, ARNs and partial ARNs, and stream ARNs;
+//! - [`extract`]: body and path extractors that reject with Lambda errors;
 //! - [`error`]: Lambda's error types, mapped exhaustively from eddy's errors.
 //!
 //! # Invariants
@@ -26,6 +27,7 @@ pub mod destination_config;
 pub mod error;
 pub mod event_invoke_config;
 pub mod event_source_mappings;
+pub mod extract;
 pub mod function_configuration;
 pub mod functions;
 pub mod invoke;
