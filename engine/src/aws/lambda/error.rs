@@ -9,7 +9,8 @@
 //! - `ResourceNotFoundException` 404, `ResourceConflictException` 409,
 //!   `PreconditionFailedException` 412 (a stale `RevisionId`);
 //! - `RequestTooLargeException` 413, `TooManyRequestsException` 429 (eddy's throttling);
-//! - `ServiceException` 500: storage failures.
+//! - `ServiceException` 500: storage failures;
+//! - `UnsupportedOperationException` 501: a Lambda operation eddy does not implement.
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -78,6 +79,15 @@ impl LambdaError {
         Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "TooManyRequestsException",
+            message,
+        )
+    }
+
+    /// An operation eddy does not implement: 501 (not retried by the SDKs).
+    pub fn not_implemented(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "UnsupportedOperationException",
             message,
         )
     }

@@ -36,17 +36,50 @@ pub mod zip_archive;
 use std::sync::Arc;
 
 use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{Method, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{any, get, post, put};
 use axum::Router;
 
+use self::error::LambdaError;
 use super::AwsApi;
+
+/// The path prefixes (API versions) of Lambda's REST operations, those eddy implements
+/// and those it does not.
+const LAMBDA_PATH_PREFIXES: &[&str] = &[
+    "2014-11-13",
+    "2015-03-31",
+    "2016-08-19",
+    "2017-03-31",
+    "2017-10-31",
+    "2018-10-31",
+    "2019-09-25",
+    "2019-09-30",
+    "2020-04-22",
+    "2020-06-30",
+    "2021-07-20",
+    "2021-10-31",
+    "2021-11-15",
+];
+
+/// Lambda operations eddy does not implement (versions, aliases, layers, policies, tags,
+/// concurrency, URLs...) get a Lambda-shaped error that names them, not an empty 404.
+async fn not_implemented(method: Method, uri: Uri) -> LambdaError {
+    LambdaError::not_implemented(format!(
+        "eddy does not implement this Lambda operation ({method} {})",
+        uri.path()
+    ))
+}
 
 pub fn routes() -> Router<Arc<AwsApi>> {
     let functions_root = get(functions::list_functions).post(functions::create_function);
     let mappings_root =
         get(event_source_mappings::list_mappings).post(event_source_mappings::create_mapping);
-    Router::new()
+    let mut router = Router::new();
+    for prefix in LAMBDA_PATH_PREFIXES {
+        router = router.route(&format!("/{prefix}/{{*rest}}"), any(not_implemented));
+    }
+    router
         .route("/2015-03-31/functions", functions_root.clone())
         .route("/2015-03-31/functions/", functions_root)
         .route(
