@@ -10,6 +10,8 @@ use std::time::Duration;
 use eddy_shards::InvalidArgument;
 use serde::{Deserialize, Serialize};
 
+use crate::lambda_metadata::LambdaMetadata;
+
 /// Lambda's default timeout (3 s) and its maximum (15 min).
 pub const DEFAULT_TIMEOUT_SECS: u32 = 3;
 pub const MAX_TIMEOUT_SECS: u32 = 900;
@@ -73,6 +75,31 @@ pub struct AsyncInvokeConfig {
     pub on_failure_stream: Option<String>,
 }
 
+/// A change of [`AsyncInvokeConfig`]: fields that are set replace the current ones; an
+/// empty `on_failure_stream` removes the destination.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AsyncInvokeChange {
+    pub max_retries: Option<u32>,
+    pub max_event_age_secs: Option<u32>,
+    pub on_failure_stream: Option<String>,
+}
+
+impl AsyncInvokeConfig {
+    /// This configuration with `change` applied.
+    pub fn merged(mut self, change: AsyncInvokeChange) -> Self {
+        if let Some(retries) = change.max_retries {
+            self.max_retries = retries;
+        }
+        if let Some(age) = change.max_event_age_secs {
+            self.max_event_age_secs = age;
+        }
+        if let Some(stream) = change.on_failure_stream {
+            self.on_failure_stream = Some(stream).filter(|s| !s.is_empty());
+        }
+        self
+    }
+}
+
 impl Default for AsyncInvokeConfig {
     fn default() -> Self {
         Self {
@@ -96,6 +123,10 @@ pub struct FunctionSpec {
     /// Milliseconds since the Unix epoch of the last create or update.
     #[serde(default)]
     pub last_modified_millis: u64,
+    /// What the Lambda API recorded (runtime name, handler, code digest...); `None` for
+    /// functions defined through eddy's own API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lambda: Option<LambdaMetadata>,
 }
 
 impl FunctionSpec {
@@ -121,6 +152,7 @@ impl FunctionSpec {
             env: BTreeMap::new(),
             async_invoke: AsyncInvokeConfig::default(),
             last_modified_millis: 0,
+            lambda: None,
         }
     }
 
@@ -193,6 +225,9 @@ impl FunctionSpec {
         )?;
         check_range("concurrency", self.concurrency, 1, MAX_CONCURRENCY, "")?;
         check_env(&self.env)?;
+        if let Some(lambda) = &self.lambda {
+            lambda.validate()?;
+        }
         self.async_invoke.validate()
     }
 }

@@ -190,6 +190,22 @@ impl Functions {
         self.settings.log_dir.join(format!("{name}.log"))
     }
 
+    /// The last `max_bytes` of a function's log (empty when it has none yet). Blocking
+    /// file i/o: call it on the blocking pool.
+    pub fn read_log_tail(&self, name: &str, max_bytes: u64) -> std::io::Result<Vec<u8>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = match std::fs::File::open(self.log_path(name)) {
+            Ok(file) => file,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(err) => return Err(err),
+        };
+        let len = file.metadata()?.len();
+        file.seek(SeekFrom::Start(len.saturating_sub(max_bytes)))?;
+        let mut tail = Vec::with_capacity(max_bytes.min(len) as usize);
+        file.take(max_bytes).read_to_end(&mut tail)?;
+        Ok(tail)
+    }
+
     /// Registers (or replaces) an in-process handler under `name`. Not persisted.
     pub fn register_native(&self, name: &str, handler: Arc<dyn NativeHandler>, timeout: Duration) {
         self.register_native_with(name, handler, timeout, AsyncInvokeConfig::default());
@@ -242,20 +258,38 @@ impl Functions {
         name: &str,
         change: impl FnOnce(&mut FunctionSpec),
     ) -> Result<Function, FunctionConfigError> {
+        self.try_update(name, |spec| {
+            change(spec);
+            Ok(())
+        })
+    }
+
+    /// [`Functions::update`] with a change that may refuse (it sees the current definition
+    /// under the change lock, so two changes of one function cannot lose each other's
+    /// fields). A refused change writes nothing.
+    pub fn try_update<E: From<FunctionConfigError>>(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut FunctionSpec) -> Result<(), E>,
+    ) -> Result<Function, E> {
         let _change = self.changes.lock();
         let current = self
             .get(name)
             .ok_or_else(|| FunctionConfigError::NotFound(name.to_string()))?;
         if current.spec.is_native() {
-            return Err(FunctionConfigError::Native(name.to_string()));
+            return Err(FunctionConfigError::Native(name.to_string()).into());
         }
         let mut spec = current.spec;
-        change(&mut spec);
+        change(&mut spec)?;
         if spec.name != name {
-            return Err(InvalidArgument::new("name", "a function cannot be renamed").into());
+            return Err(FunctionConfigError::from(InvalidArgument::new(
+                "name",
+                "a function cannot be renamed",
+            ))
+            .into());
         }
         if spec.is_native() {
-            return Err(FunctionConfigError::Native(name.to_string()));
+            return Err(FunctionConfigError::Native(name.to_string()).into());
         }
         let function = self.publish(spec)?;
         info!(function = %name, "function updated");

@@ -28,6 +28,12 @@ pub enum InvocationType {
 pub enum InvokeError {
     #[error(transparent)]
     InvalidArgument(#[from] InvalidArgument),
+    /// The payload is over the limit of its invocation type.
+    #[error(transparent)]
+    PayloadTooLarge(InvalidArgument),
+    /// The payload is not JSON.
+    #[error(transparent)]
+    PayloadNotJson(InvalidArgument),
     #[error("function `{0}` not found")]
     FunctionNotFound(String),
     #[error("{0}")]
@@ -76,21 +82,24 @@ impl Invoker {
             InvocationType::RequestResponse | InvocationType::DryRun => MAX_SYNC_PAYLOAD_BYTES,
         };
         if payload.len() > max_bytes {
-            return Err(InvalidArgument::new(
+            return Err(InvokeError::PayloadTooLarge(InvalidArgument::new(
                 "payload",
                 format!(
                     "must be at most {max_bytes} bytes for {invocation_type:?} invocations, got {}",
                     payload.len()
                 ),
-            )
-            .into());
+            )));
         }
         // Lambda takes an empty payload as `{}`-less null; anything else must be JSON.
         let payload = if payload.iter().all(u8::is_ascii_whitespace) {
             Bytes::from_static(b"{}")
         } else {
-            serde_json::from_slice::<serde::de::IgnoredAny>(&payload)
-                .map_err(|err| InvalidArgument::new("payload", format!("must be JSON: {err}")))?;
+            serde_json::from_slice::<serde::de::IgnoredAny>(&payload).map_err(|err| {
+                InvokeError::PayloadNotJson(InvalidArgument::new(
+                    "payload",
+                    format!("must be JSON: {err}"),
+                ))
+            })?;
             payload
         };
         let request_id = crate::ids::new_uuid();

@@ -4,7 +4,7 @@
 //! Depends on `eddy-shards` only; knows nothing of gRPC or HTTP. Pollers wait on
 //! [`eddy_shards::ShardHandle::subscribe_head`] and read with [`eddy_shards::Log::read_async`].
 //!
-//! - [`function_spec`] and [`functions`]: function definitions (process functions are
+//! - [`function_spec`] and [`functions`] (with [`lambda_metadata`]): function definitions (process functions are
 //!   persisted; native ones are registered by the embedding program) and their runtimes:
 //!   [`process_pool`] runs warm worker processes, each served its own Lambda Runtime API
 //!   ([`runtime_api`]); native handlers ([`handler`]) run in process.
@@ -34,6 +34,7 @@ pub mod functions;
 pub mod handler;
 pub mod ids;
 pub mod invoke;
+pub mod lambda_metadata;
 pub mod lanes;
 pub mod manager;
 pub mod mapping;

@@ -87,8 +87,9 @@ impl MappingManager {
     }
 
     /// Validates and persists a new mapping, starts it if enabled, and returns its id.
-    pub fn create(&self, spec: MappingSpec) -> Result<MappingInfo, MappingError> {
+    pub fn create(&self, mut spec: MappingSpec) -> Result<MappingInfo, MappingError> {
         self.check(&spec)?;
+        spec.last_modified_millis = self.log.now_millis();
         let id = crate::ids::new_uuid();
         // The mapping and where each shard starts, in one synced write: a create that
         // fails leaves nothing behind, and LATEST survives a power loss.
@@ -120,6 +121,7 @@ impl MappingManager {
             .into());
         }
         self.check(&spec)?;
+        spec.last_modified_millis = self.log.now_millis();
         self.stop(id).await?;
         self.persist(id, &spec)?;
         let running = self.start(id, spec)?;

@@ -43,6 +43,51 @@ pub struct MappingSpec {
     /// FilterCriteria patterns (JSON text), ORed.
     pub filters: Vec<String>,
     pub enabled: bool,
+    /// Milliseconds since the Unix epoch of the last create or update (0 in records
+    /// written before eddy kept it).
+    #[serde(default)]
+    pub last_modified_millis: u64,
+}
+
+/// The settings a create or update request sets; the rest stay as they are (Lambda's
+/// defaults on create). An empty `on_failure_stream` removes the destination.
+#[derive(Clone, Debug, Default)]
+pub struct MappingChange {
+    pub batch_size: Option<u32>,
+    pub batching_window_secs: Option<u32>,
+    pub parallelization_factor: Option<u32>,
+    pub bisect_on_error: Option<bool>,
+    pub max_retry_attempts: Option<i32>,
+    pub max_record_age_secs: Option<i32>,
+    pub on_failure_stream: Option<String>,
+    pub report_batch_item_failures: Option<bool>,
+    pub filters: Option<Vec<String>>,
+    pub enabled: Option<bool>,
+}
+
+impl MappingChange {
+    pub fn apply(self, spec: &mut MappingSpec) {
+        spec.batch_size = self.batch_size.unwrap_or(spec.batch_size);
+        spec.batching_window_secs = self
+            .batching_window_secs
+            .unwrap_or(spec.batching_window_secs);
+        spec.parallelization_factor = self
+            .parallelization_factor
+            .unwrap_or(spec.parallelization_factor);
+        spec.bisect_on_error = self.bisect_on_error.unwrap_or(spec.bisect_on_error);
+        spec.max_retries = self.max_retry_attempts.unwrap_or(spec.max_retries);
+        spec.max_record_age_secs = self.max_record_age_secs.unwrap_or(spec.max_record_age_secs);
+        if let Some(stream) = self.on_failure_stream {
+            spec.on_failure_stream = Some(stream).filter(|s| !s.is_empty());
+        }
+        spec.report_batch_item_failures = self
+            .report_batch_item_failures
+            .unwrap_or(spec.report_batch_item_failures);
+        if let Some(filters) = self.filters {
+            spec.filters = filters;
+        }
+        spec.enabled = self.enabled.unwrap_or(spec.enabled);
+    }
 }
 
 impl MappingSpec {
@@ -66,6 +111,7 @@ impl MappingSpec {
             report_batch_item_failures: false,
             filters: Vec::new(),
             enabled: true,
+            last_modified_millis: 0,
         }
     }
 

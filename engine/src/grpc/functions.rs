@@ -2,13 +2,12 @@
 //! Invoke.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use eddy_consumers::function_spec::{
-    check_function_name, AsyncInvokeConfig, FunctionSpec, Runtime, DEFAULT_CONCURRENCY,
+    check_function_name, AsyncInvokeChange, FunctionSpec, Runtime, DEFAULT_CONCURRENCY,
 };
 use eddy_consumers::functions::{Function, Functions};
 use eddy_consumers::handler::Outcome;
@@ -41,23 +40,13 @@ impl FunctionsService {
     }
 }
 
-/// Asynchronous settings from a request over `current` (the defaults on create): fields
-/// that are set replace the current ones; an empty `on_failure_stream` removes the
-/// destination.
-fn merge_async_config(
-    mut current: AsyncInvokeConfig,
-    change: &pb::AsyncInvokeConfig,
-) -> AsyncInvokeConfig {
-    if let Some(retries) = change.max_retry_attempts {
-        current.max_retries = retries;
+/// The asynchronous settings a request sets.
+fn async_change(change: &pb::AsyncInvokeConfig) -> AsyncInvokeChange {
+    AsyncInvokeChange {
+        max_retries: change.max_retry_attempts,
+        max_event_age_secs: change.max_event_age_secs,
+        on_failure_stream: change.on_failure_stream.clone(),
     }
-    if let Some(age) = change.max_event_age_secs {
-        current.max_event_age_secs = age;
-    }
-    if let Some(stream) = &change.on_failure_stream {
-        current.on_failure_stream = Some(stream.clone()).filter(|s| !s.is_empty());
-    }
-    current
 }
 
 pub fn describe(function: &Function) -> pb::FunctionDescription {
@@ -96,20 +85,6 @@ pub fn describe(function: &Function) -> pb::FunctionDescription {
     }
 }
 
-/// The last `max_bytes` of a file (empty when it does not exist yet).
-fn read_tail(path: &PathBuf, max_bytes: u64) -> std::io::Result<Vec<u8>> {
-    let mut file = match std::fs::File::open(path) {
-        Ok(file) => file,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(err) => return Err(err),
-    };
-    let len = file.metadata()?.len();
-    file.seek(SeekFrom::Start(len.saturating_sub(max_bytes)))?;
-    let mut tail = Vec::with_capacity(max_bytes.min(len) as usize);
-    file.take(max_bytes).read_to_end(&mut tail)?;
-    Ok(tail)
-}
-
 #[tonic::async_trait]
 impl pb::functions_server::Functions for FunctionsService {
     async fn create_function(
@@ -130,7 +105,7 @@ impl pb::functions_server::Functions for FunctionsService {
         spec.memory_mb = request.memory_mb.unwrap_or(spec.memory_mb);
         spec.concurrency = request.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
         if let Some(change) = &request.async_invoke {
-            spec.async_invoke = merge_async_config(spec.async_invoke, change);
+            spec.async_invoke = spec.async_invoke.merged(async_change(change));
         }
         let function = self
             .functions
@@ -171,7 +146,7 @@ impl pb::functions_server::Functions for FunctionsService {
                 spec.memory_mb = request.memory_mb.unwrap_or(spec.memory_mb);
                 spec.concurrency = request.concurrency.unwrap_or(spec.concurrency);
                 if let Some(change) = &request.async_invoke {
-                    spec.async_invoke = merge_async_config(spec.async_invoke.clone(), change);
+                    spec.async_invoke = spec.async_invoke.clone().merged(async_change(change));
                 }
             })
             .map_err(status::function_config)?;
@@ -219,11 +194,13 @@ impl pb::functions_server::Functions for FunctionsService {
                 format!("must be between 1 and {MAX_LOG_TAIL_BYTES}, got {max_bytes}"),
             )));
         }
-        let path = self.functions.log_path(&request.name);
-        let log = tokio::task::spawn_blocking(move || read_tail(&path, max_bytes.into()))
-            .await
-            .map_err(|err| Status::internal(err.to_string()))?
-            .map_err(|err| Status::internal(format!("cannot read the function log: {err}")))?;
+        let functions = self.functions.clone();
+        let log = tokio::task::spawn_blocking(move || {
+            functions.read_log_tail(&request.name, max_bytes.into())
+        })
+        .await
+        .map_err(|err| Status::internal(err.to_string()))?
+        .map_err(|err| Status::internal(format!("cannot read the function log: {err}")))?;
         Ok(Response::new(pb::GetFunctionLogsResponse {
             log: log.into(),
         }))

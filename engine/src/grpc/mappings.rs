@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use eddy_consumers::functions::Functions;
 use eddy_consumers::manager::{MappingInfo, MappingManager, MappingState};
-use eddy_consumers::mapping::{MappingSpec, StartingPosition};
+use eddy_consumers::mapping::{MappingChange, MappingSpec, StartingPosition};
 use eddy_proto::v1 as pb;
 use eddy_shards::InvalidArgument;
 use tonic::{Request, Response, Status};
@@ -119,46 +119,6 @@ fn starting_position(
     }
 }
 
-/// The settings a create or update request sets; the rest stay as they are (Lambda's
-/// defaults on create). An empty `on_failure_stream` removes the destination.
-struct SettingsChange {
-    batch_size: Option<u32>,
-    batching_window_secs: Option<u32>,
-    parallelization_factor: Option<u32>,
-    bisect_on_error: Option<bool>,
-    max_retry_attempts: Option<i32>,
-    max_record_age_secs: Option<i32>,
-    on_failure_stream: Option<String>,
-    report_batch_item_failures: Option<bool>,
-    filters: Option<Vec<String>>,
-    enabled: Option<bool>,
-}
-
-impl SettingsChange {
-    fn apply(self, spec: &mut MappingSpec) {
-        spec.batch_size = self.batch_size.unwrap_or(spec.batch_size);
-        spec.batching_window_secs = self
-            .batching_window_secs
-            .unwrap_or(spec.batching_window_secs);
-        spec.parallelization_factor = self
-            .parallelization_factor
-            .unwrap_or(spec.parallelization_factor);
-        spec.bisect_on_error = self.bisect_on_error.unwrap_or(spec.bisect_on_error);
-        spec.max_retries = self.max_retry_attempts.unwrap_or(spec.max_retries);
-        spec.max_record_age_secs = self.max_record_age_secs.unwrap_or(spec.max_record_age_secs);
-        if let Some(stream) = self.on_failure_stream {
-            spec.on_failure_stream = Some(stream).filter(|s| !s.is_empty());
-        }
-        spec.report_batch_item_failures = self
-            .report_batch_item_failures
-            .unwrap_or(spec.report_batch_item_failures);
-        if let Some(filters) = self.filters {
-            spec.filters = filters;
-        }
-        spec.enabled = self.enabled.unwrap_or(spec.enabled);
-    }
-}
-
 #[tonic::async_trait]
 impl pb::mappings_server::Mappings for MappingsService {
     async fn create_mapping(
@@ -172,7 +132,7 @@ impl pb::mappings_server::Mappings for MappingsService {
         )
         .map_err(status::invalid_argument)?;
         let mut spec = MappingSpec::new(request.stream_name, request.function_name, position);
-        SettingsChange {
+        MappingChange {
             batch_size: request.batch_size,
             batching_window_secs: request.batching_window_secs,
             parallelization_factor: request.parallelization_factor,
@@ -197,7 +157,7 @@ impl pb::mappings_server::Mappings for MappingsService {
         let info = self
             .mappings
             .update(&request.id, |spec| {
-                SettingsChange {
+                MappingChange {
                     batch_size: request.batch_size,
                     batching_window_secs: request.batching_window_secs,
                     parallelization_factor: request.parallelization_factor,

@@ -104,7 +104,9 @@ pub fn function_config(err: FunctionConfigError) -> Status {
 
 pub fn invoke(err: InvokeError) -> Status {
     match err {
-        InvokeError::InvalidArgument(err) => invalid_argument(err),
+        InvokeError::InvalidArgument(err)
+        | InvokeError::PayloadTooLarge(err)
+        | InvokeError::PayloadNotJson(err) => invalid_argument(err),
         InvokeError::FunctionNotFound(_) => Status::not_found(err.to_string()),
         InvokeError::Throttled(message) => Status::resource_exhausted(message),
         InvokeError::Storage(err) => storage(err),
