@@ -29,9 +29,9 @@ test: setup ## Run the whole test suite (unit, property, end-to-end, crash).
 	@scripts/setup-peers.sh
 	$(CARGO) test $(PROFILE) --workspace --all-targets
 
-bench: build ## Run the benchmarks and print their tables.
+bench: build ## Run the benchmarks, print their tables and rewrite benches/report/.
 	@scripts/setup-peers.sh
-	$(CARGO_TARGET_DIR)/release/eddy-bench compare
+	$(CARGO_TARGET_DIR)/release/eddy-bench compare --report benches/report/REPORT.md
 	$(CARGO_TARGET_DIR)/release/eddy-bench put --producers 8 --record-size 1024 --batch-size 500 --shards 4 --durability buffered
 	$(CARGO_TARGET_DIR)/release/eddy-bench put --producers 64 --record-size 1024 --batch-size 1 --shards 4 --durability fsync
 	@scripts/setup-python.sh

@@ -25,6 +25,7 @@ use bytes::Bytes;
 use hdrhistogram::Histogram;
 use rand::{Rng, RngCore};
 
+use crate::report;
 use crate::systems::{Installed, Running, System};
 
 /// Kinesis's PutRecords cap; batches are cut to fit it for every system alike.
@@ -72,7 +73,8 @@ pub struct CompareArgs {
     /// Where the systems' data dirs go (the disk being measured).
     #[arg(long)]
     data_root: Option<PathBuf>,
-    /// Also write the markdown tables to this file.
+    /// Also write the report (machine, date, commit, command, tables) to this markdown
+    /// file, and its charts as SVG into `charts/` next to it.
     #[arg(long)]
     report: Option<PathBuf>,
 }
@@ -187,6 +189,13 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
         "## eddy-bench compare: {} round(s) of {} s per system and figure, interleaved\n\n",
         args.rounds, args.seconds
     ));
+    out.push_str(&format!(
+        "- machine: {}\n- date: {}\n- commit: {}\n- command: `{}`\n\n",
+        report::machine(),
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        report::commit(),
+        std::env::args().collect::<Vec<_>>().join(" ")
+    ));
     for system in &systems {
         if let Some(why) = installed.missing(*system) {
             out.push_str(&format!("- **{} is missing**: {why}\n", system.name()));
@@ -201,6 +210,7 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
         "\nCeiling: one writer's 4 KiB write + fdatasync on the data disk: {fsyncs:.0}/s.\n"
     ));
     print!("{out}");
+    let mut points_by_cell: Vec<(Cell, Vec<Point>)> = Vec::new();
     for cell in &cells {
         let mut runs: BTreeMap<String, Vec<Run>> = BTreeMap::new();
         let mut failures: BTreeMap<String, String> = BTreeMap::new();
@@ -236,14 +246,111 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
                 }
             }
         }
-        let table = table(cell, &systems, &runs, &failures, &ceilings);
+        let (table, points) = table(cell, &systems, &runs, &failures, &ceilings);
         print!("{table}");
         out.push_str(&table);
+        points_by_cell.push((cell.clone(), points));
     }
     if let Some(path) = &args.report {
+        let charts_dir = path
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .join("charts");
+        std::fs::create_dir_all(&charts_dir)?;
+        out.push_str("\n### Charts\n\n");
+        for (file, title, svg) in charts(&systems, &points_by_cell) {
+            std::fs::write(charts_dir.join(&file), svg)?;
+            out.push_str(&format!("![{title}](charts/{file})\n\n"));
+        }
         std::fs::write(path, &out)?;
     }
     Ok(())
+}
+
+/// One system's medians on one cell, for the charts.
+struct Point {
+    system: String,
+    rate: f64,
+    latency_millis: [f64; 3],
+}
+
+/// W1 latency percentiles, W2 throughput per batch × size, W3 throughput per shard count.
+fn charts(systems: &[System], cells: &[(Cell, Vec<Point>)]) -> Vec<(String, String, String)> {
+    // One series per system; `value` gives `width` figures per cell (None where the
+    // system has no figure).
+    let series_of =
+        |cells: &[&(Cell, Vec<Point>)], width: usize, value: &dyn Fn(&Point) -> Vec<f64>| {
+            systems
+                .iter()
+                .map(|system| {
+                    let name = system.name();
+                    let values = cells
+                        .iter()
+                        .flat_map(
+                            |(_, points)| match points.iter().find(|p| p.system == name) {
+                                Some(point) => value(point).into_iter().map(Some).collect(),
+                                None => vec![None; width],
+                            },
+                        )
+                        .collect();
+                    report::Series { name, values }
+                })
+                .collect::<Vec<_>>()
+        };
+    let mut charts = Vec::new();
+    let w1: Vec<_> = cells
+        .iter()
+        .filter(|(c, _)| c.workload.starts_with("W1"))
+        .collect();
+    if let Some((cell, _)) = w1.first() {
+        let title = format!(
+            "W1 ack latency, ms ({} B single puts, 1 producer)",
+            cell.record_size
+        );
+        let categories = ["p50".to_string(), "p99".into(), "p99.9".into()];
+        let svg = report::grouped_bars(
+            &title,
+            "milliseconds",
+            &categories,
+            &series_of(&w1[..1], 3, &|p| p.latency_millis.to_vec()),
+        );
+        charts.push(("w1-latency.svg".to_string(), title, svg));
+    }
+    for (prefix, file, title) in [
+        (
+            "W2",
+            "w2-throughput.svg",
+            "W2 put throughput, records/s (batch × record size)",
+        ),
+        (
+            "W3",
+            "w3-shard-scaling.svg",
+            "W3 put throughput against shard count, records/s",
+        ),
+    ] {
+        let group: Vec<_> = cells
+            .iter()
+            .filter(|(c, _)| c.workload.starts_with(prefix))
+            .collect();
+        if group.is_empty() {
+            continue;
+        }
+        let categories: Vec<String> = group
+            .iter()
+            .map(|(c, _)| match prefix {
+                "W3" => format!("{} shards", c.shards),
+                _ => format!("{} × {} B", c.batch, c.record_size),
+            })
+            .collect();
+        let svg = report::grouped_bars(
+            title,
+            "records/s",
+            &categories,
+            &series_of(&group, 1, &|p| vec![p.rate]),
+        );
+        charts.push((file.to_string(), title.to_string(), svg));
+    }
+    charts
 }
 
 async fn run_once(
@@ -352,7 +459,8 @@ fn table(
     runs: &BTreeMap<String, Vec<Run>>,
     failures: &BTreeMap<String, String>,
     ceilings: &BTreeMap<bool, Vec<f64>>,
-) -> String {
+) -> (String, Vec<Point>) {
+    let mut points = Vec::new();
     let mut out = format!("\n### {}\n\n", cell.title());
     out.push_str("| system | durability | records/s (median, min–max) | MB/s | ack p50 / p99 / p99.9 ms | CPU s per M records | peak RSS MiB | eddy / this, or eddy / ceiling |\n");
     out.push_str("|---|---|---:|---:|---:|---:|---:|---:|\n");
@@ -427,6 +535,11 @@ fn table(
                 None => "eddy missing".into(),
             },
         };
+        points.push(Point {
+            system: name.clone(),
+            rate,
+            latency_millis: [quantile(0.5), quantile(0.99), quantile(0.999)],
+        });
         out.push_str(&format!(
             "| {name} | {} | {rate:.0} ({min:.0}–{max:.0}) | {:.1} | {:.3} / {:.3} / {:.3} | {cpu_per_million:.2} | {rss:.0} | {ratio} |\n",
             system.durability().name(),
@@ -436,5 +549,5 @@ fn table(
             quantile(0.999),
         ));
     }
-    out
+    (out, points)
 }

@@ -12,6 +12,7 @@ mod compare;
 mod e2e;
 mod kinesis_client;
 mod put;
+mod report;
 mod systems;
 
 use clap::{Parser, Subcommand};
