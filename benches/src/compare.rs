@@ -28,8 +28,11 @@ use rand::{Rng, RngCore};
 use crate::report;
 use crate::systems::{Installed, Running, System};
 
-/// Kinesis's PutRecords cap; batches are cut to fit it for every system alike.
+/// Kinesis's PutRecords cap (data and partition keys); batches are cut to fit it for
+/// every system alike.
 const MAX_BATCH_BYTES: usize = 5 * 1024 * 1024;
+/// Partition keys are 32 hex characters.
+const KEY_BYTES: usize = 32;
 const MAX_BATCH_ENTRIES: usize = 500;
 
 #[derive(clap::Args, Clone)]
@@ -99,7 +102,7 @@ impl Cell {
         record_size: usize,
         shards: u32,
     ) -> Self {
-        let fits = (MAX_BATCH_BYTES / record_size.max(1)).clamp(1, MAX_BATCH_ENTRIES);
+        let fits = (MAX_BATCH_BYTES / (record_size + KEY_BYTES)).clamp(1, MAX_BATCH_ENTRIES);
         Self {
             workload,
             producers,
