@@ -168,6 +168,9 @@ pub struct WriteStats {
     /// RocksDB writes of records (each one WAL write, and one fsync under `fsync`).
     pub groups_committed: u64,
     pub records_committed: u64,
+    /// Bytes of appends waiting for the writer now (producers are throttled past
+    /// `max_queued_bytes`).
+    pub queued_bytes: usize,
 }
 
 impl Log {
@@ -227,6 +230,7 @@ impl Log {
         WriteStats {
             groups_committed: self.counters.groups_committed.load(Ordering::Relaxed),
             records_committed: self.counters.records_committed.load(Ordering::Relaxed),
+            queued_bytes: self.queued_bytes.load(Ordering::Relaxed),
         }
     }
 
