@@ -58,12 +58,30 @@ impl AwsApi {
         )
     }
 
+    /// The stream a Kinesis stream ARN of this server's region and account names: the
+    /// inverse of [`AwsApi::stream_arn`]. `None` for any other ARN (another region or
+    /// account, a consumer ARN, another service).
+    pub fn stream_name_of_arn<'a>(&self, arn: &'a str) -> Option<&'a str> {
+        stream_name_of_arn(&self.region, &self.account_id, arn)
+    }
+
     pub fn function_arn(&self, name: &str) -> String {
         format!(
             "arn:aws:lambda:{}:{}:function:{name}",
             self.region, self.account_id
         )
     }
+}
+
+/// See [`AwsApi::stream_name_of_arn`].
+pub fn stream_name_of_arn<'a>(region: &str, account_id: &str, arn: &'a str) -> Option<&'a str> {
+    let name = arn
+        .strip_prefix("arn:aws:kinesis:")?
+        .strip_prefix(region)?
+        .strip_prefix(':')?
+        .strip_prefix(account_id)?
+        .strip_prefix(":stream/")?;
+    (!name.is_empty() && !name.contains('/')).then_some(name)
 }
 
 pub fn router(api: Arc<AwsApi>) -> Router {

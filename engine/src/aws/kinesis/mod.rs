@@ -120,20 +120,18 @@ pub fn resolve_stream(
 ) -> Result<String, KinesisError> {
     let from_arn = match stream_arn {
         None => None,
-        Some(arn) => {
-            let prefix = format!("arn:aws:kinesis:{}:{}:stream/", api.region, api.account_id);
-            match arn.strip_prefix(&prefix) {
-                Some(name) if !name.is_empty() => Some(name.to_string()),
-                _ => {
-                    return Err(KinesisError::invalid_argument(
-                        "StreamARN",
-                        format!(
-                            "{arn:?} is not a stream ARN of this server (expected {prefix}<name>)"
-                        ),
-                    ))
-                }
+        Some(arn) => match api.stream_name_of_arn(arn) {
+            Some(name) => Some(name.to_string()),
+            None => {
+                return Err(KinesisError::invalid_argument(
+                    "StreamARN",
+                    format!(
+                        "{arn:?} is not a stream ARN of this server (expected {}<name>)",
+                        api.stream_arn("")
+                    ),
+                ))
             }
-        }
+        },
     };
     match (stream_name, from_arn) {
         (Some(name), Some(arn_name)) if *name != arn_name => Err(KinesisError::invalid_argument(

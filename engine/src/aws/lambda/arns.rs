@@ -73,12 +73,12 @@ fn stream_name_in(
     field: &str,
     arn: &str,
 ) -> Result<String, LambdaError> {
-    let prefix = format!("arn:aws:kinesis:{region}:{account_id}:stream/");
-    match arn.strip_prefix(&prefix) {
-        Some(name) if !name.is_empty() && !name.contains('/') => Ok(name.to_string()),
-        _ => Err(LambdaError::invalid_parameter(format!(
-            "`{field}` must be a Kinesis stream ARN of this server ({prefix}NAME): only Kinesis \
-             streams are supported, got {arn:?}"
+    match crate::aws::stream_name_of_arn(region, account_id, arn) {
+        Some(name) => Ok(name.to_string()),
+        None => Err(LambdaError::invalid_parameter(format!(
+            "`{field}` must be a Kinesis stream ARN of this server \
+             (arn:aws:kinesis:{region}:{account_id}:stream/NAME): only Kinesis streams are \
+             supported, got {arn:?}"
         ))),
     }
 }
