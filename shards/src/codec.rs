@@ -9,7 +9,7 @@
 //!
 //! [`StreamMeta`]: crate::stream::StreamMeta
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes};
 
 use crate::error::StorageError;
 use crate::record::Record;
@@ -32,7 +32,7 @@ pub fn seq_of_record_key(key: &[u8]) -> Option<u64> {
     (key.len() == RECORD_KEY_LEN).then(|| u64::from_be_bytes(seq_bytes))
 }
 
-/// Appends the encoded record value to `out` (cleared first).
+/// Writes the encoded record value to `out` (cleared first).
 pub fn encode_record_value(
     out: &mut Vec<u8>,
     arrival_millis: u64,
@@ -41,11 +41,26 @@ pub fn encode_record_value(
 ) {
     out.clear();
     out.reserve(RECORD_VALUE_HEADER_LEN + partition_key.len() + data.len());
-    out.extend_from_slice(&arrival_millis.to_be_bytes());
+    append_record_value(out, arrival_millis, partition_key, data);
+}
+
+/// Appends the encoded record value to `out`.
+pub fn append_record_value(
+    out: &mut impl BufMut,
+    arrival_millis: u64,
+    partition_key: &str,
+    data: &[u8],
+) {
+    out.put_u64(arrival_millis);
     // Partition keys are at most 256 characters, so at most 1024 bytes: u16 is enough.
-    out.extend_from_slice(&(partition_key.len() as u16).to_be_bytes());
-    out.extend_from_slice(partition_key.as_bytes());
-    out.extend_from_slice(data);
+    out.put_u16(partition_key.len() as u16);
+    out.put_slice(partition_key.as_bytes());
+    out.put_slice(data);
+}
+
+/// Overwrites the arrival time of the encoded record value that starts at `value`.
+pub fn stamp_arrival_millis(value: &mut [u8], arrival_millis: u64) {
+    value[..8].copy_from_slice(&arrival_millis.to_be_bytes());
 }
 
 /// The arrival time of an encoded record value, without decoding the rest.

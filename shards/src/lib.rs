@@ -26,6 +26,7 @@
 pub mod clock;
 pub mod codec;
 mod documents;
+mod encoded_append;
 pub mod error;
 pub mod hash_key;
 pub mod limits;

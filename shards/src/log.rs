@@ -15,6 +15,7 @@ use tracing::info;
 use crate::clock::{Clock, SystemClock};
 use crate::codec;
 use crate::documents::{self, DocumentWrite};
+use crate::encoded_append::{EncodedAppend, RoutedRecord};
 use crate::error::{
     AppendError, CreateStreamError, DeleteStreamError, InvalidArgument, NotFound, OpenError,
     ReadError, StorageError, UpdateStreamError,
@@ -26,7 +27,7 @@ use crate::shard::{Catalog, ShardState, StreamState};
 use crate::store::Store;
 use crate::stream::{StreamMeta, STREAM_ID_FIRST};
 use crate::stream_change::StreamChange;
-use crate::writer::{AppendCommand, Command, RoutedRecord, WriteCounters, Writer};
+use crate::writer::{AppendCommand, Command, WriteCounters, Writer};
 
 /// When an append is acknowledged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -207,7 +208,6 @@ impl Log {
             tail_max_bytes: config.tail_max_bytes_per_shard,
             queued_bytes: queued_bytes.clone(),
             next_stream_id,
-            value_buf: Vec::new(),
         };
         let writer_thread = std::thread::Builder::new()
             .name("eddy-log-writer".into())
@@ -363,13 +363,14 @@ impl Log {
         let stream = self.catalog.get(stream_name)?;
         let routed = route(&stream, record, None, limits::MAX_RECORD_DATA_BYTES)?;
         if let Some(ordering) = seq_for_ordering {
-            if ordering >= routed.shard.next_seq() {
+            let shard = &stream.shards[routed.shard_position];
+            if ordering >= shard.next_seq() {
                 return Err(InvalidArgument::new(
                     "sequence_number_for_ordering",
                     format!(
                         "{ordering} is not a sequence number of shard `{}` (its next is {})",
-                        routed.shard.shard_id,
-                        routed.shard.next_seq()
+                        shard.shard_id,
+                        shard.next_seq()
                     ),
                 )
                 .into());
@@ -448,10 +449,8 @@ impl Log {
         stream: Arc<StreamState>,
         records: Vec<RoutedRecord>,
     ) -> Result<Vec<Appended>, AppendError> {
-        let num_bytes: usize = records
-            .iter()
-            .map(|r| r.data.len() + r.partition_key.len())
-            .sum();
+        let append = EncodedAppend::encode(&stream, records);
+        let num_bytes = append.num_bytes;
         let queued = self.queued_bytes.fetch_add(num_bytes, Ordering::AcqRel);
         if queued + num_bytes > self.config.max_queued_bytes && queued > 0 {
             self.queued_bytes.fetch_sub(num_bytes, Ordering::AcqRel);
@@ -463,8 +462,7 @@ impl Log {
         let (reply_tx, reply_rx) = oneshot::channel();
         let command = Command::Append(AppendCommand {
             stream,
-            records,
-            num_bytes,
+            append,
             reply_tx,
         });
         let Some(inbox) = self.inbox() else {
@@ -798,18 +796,15 @@ fn route(
         })?,
         None => hash_key_of_partition_key(&record.partition_key),
     };
-    let shard = stream
-        .route(hash_key)
-        .ok_or_else(|| {
-            AppendError::Storage(StorageError::Corruption(format!(
-                "stream `{}` has no open shard for hash key {hash_key}",
-                stream.meta.name
-            )))
-        })?
-        .clone();
+    let shard_position = stream.route(hash_key).ok_or_else(|| {
+        AppendError::Storage(StorageError::Corruption(format!(
+            "stream `{}` has no open shard for hash key {hash_key}",
+            stream.meta.name
+        )))
+    })?;
     Ok(RoutedRecord {
-        shard,
-        partition_key: record.partition_key.into(),
+        shard_position,
+        partition_key: record.partition_key,
         data: record.data,
     })
 }

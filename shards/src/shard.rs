@@ -141,16 +141,16 @@ impl StreamState {
         }
     }
 
-    /// The open shard whose hash-key range holds `hash_key`, by binary search.
-    pub fn route(&self, hash_key: u128) -> Option<&Arc<ShardState>> {
+    /// The position in `shards` of the open shard whose hash-key range holds `hash_key`,
+    /// by binary search.
+    pub fn route(&self, hash_key: u128) -> Option<usize> {
         let after = self.routes.partition_point(|(start, _)| *start <= hash_key);
         let (_, position) = self.routes.get(after.checked_sub(1)?)?;
-        let shard = &self.shards[*position];
-        shard
+        self.shards[*position]
             .meta
             .hash_key_range
             .contains(hash_key)
-            .then_some(shard)
+            .then_some(*position)
     }
 
     pub fn shard(&self, shard_id: &str) -> Result<&Arc<ShardState>, NotFound> {
@@ -207,18 +207,24 @@ impl Catalog {
     }
 }
 
+/// A stream `s` of `shard_count` even shards, all empty, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_stream(shard_count: u32) -> StreamState {
+    let meta = StreamMeta::with_even_shards(1, "s".into(), 24, 0, shard_count);
+    let shards = meta
+        .shards
+        .iter()
+        .map(|s| Arc::new(ShardState::new(&meta, s.clone(), 0, 0, 0, 1024)))
+        .collect();
+    StreamState::new(meta, shards)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn stream(shard_count: u32) -> StreamState {
-        let meta = StreamMeta::with_even_shards(1, "s".into(), 24, 0, shard_count);
-        let shards = meta
-            .shards
-            .iter()
-            .map(|s| Arc::new(ShardState::new(&meta, s.clone(), 0, 0, 0, 1024)))
-            .collect();
-        StreamState::new(meta, shards)
+        test_stream(shard_count)
     }
 
     #[test]
@@ -227,13 +233,13 @@ mod tests {
         let quarter = u128::MAX / 4;
         for (hash_key, expected) in [(0, 0), (quarter, 0), (quarter + 1, 1), (u128::MAX, 3)] {
             assert_eq!(
-                stream.route(hash_key).unwrap().meta.index,
+                stream.shards[stream.route(hash_key).unwrap()].meta.index,
                 expected,
                 "{hash_key}"
             );
         }
         for hash_key in (0..1000u128).map(|i| i.wrapping_mul(0x9e3779b97f4a7c15_f39cc0605cedc834)) {
-            let shard = stream.route(hash_key).unwrap();
+            let shard = &stream.shards[stream.route(hash_key).unwrap()];
             assert!(shard.meta.hash_key_range.contains(hash_key));
         }
     }
