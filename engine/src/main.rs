@@ -6,6 +6,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = eddy::cli::Cli::parse();
     let serving = matches!(cli.command, eddy::cli::Command::Serve(_));
