@@ -4,10 +4,14 @@
 //! - W1: single puts, 1 producer, serial: acknowledgement latency.
 //! - W2: batched puts, batch size × record size, N producers: throughput.
 //! - W3: shard scaling, 1 / 8 / 64 shards with many producers.
+//! - W4–W6, delivery to a function or consumer (see [`crate::delivery`]): put → function
+//!   latency at 25 / 50 / 80 % of each system's maximum, backlog catch-up, fan-out.
 //!
 //! Ceilings are measured in the same rounds: raw in-process RocksDB `WriteBatch` with
 //! eddy's options and encoding, the same records, batch, concurrency and sync mode (eddy
-//! rows show eddy/ceiling), and the data disk's 4 KiB write+fdatasync rate.
+//! rows show eddy/ceiling), a gRPC echo server answering eddy's `Records` service at once
+//! (eddy gRPC rows show eddy/echo: the cost of the transport alone), and the data disk's
+//! 4 KiB write+fdatasync rate.
 //!
 //! Every system runs as its own server process, started fresh for each run, driven by
 //! the same Rust load generator; its CPU time and peak RSS come from `/proc`. Every
@@ -37,8 +41,9 @@ const MAX_BATCH_ENTRIES: usize = 500;
 
 #[derive(clap::Args, Clone)]
 pub struct CompareArgs {
-    /// Workloads: w1 (single puts, latency), w2 (batch × size), w3 (shard scaling).
-    #[arg(long, value_delimiter = ',', default_value = "w1,w2,w3")]
+    /// Workloads: w1 (single puts, latency), w2 (batch × size), w3 (shard scaling),
+    /// w4 (put → function latency), w5 (backlog catch-up), w6 (fan-out).
+    #[arg(long, value_delimiter = ',', default_value = "w1,w2,w3,w4,w5,w6")]
     workloads: Vec<String>,
     /// Interleaved rounds per figure.
     #[arg(long, default_value_t = 3)]
@@ -67,6 +72,24 @@ pub struct CompareArgs {
     /// W3 batch size (1 KiB records).
     #[arg(long, default_value_t = 100)]
     scaling_batch: usize,
+    /// W4 open-loop rates, as fractions of each system's own measured maximum.
+    #[arg(long, value_delimiter = ',', default_value = "0.25,0.5,0.8")]
+    load_fractions: Vec<f64>,
+    /// W5 records preloaded, then drained.
+    #[arg(long, default_value_t = 1_000_000)]
+    backlog_records: u64,
+    /// W5 records for kinesalite, at most (it loads about 5k records/s).
+    #[arg(long, default_value_t = 100_000)]
+    kinesalite_backlog_records: u64,
+    /// W6 consumers of one stream.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,5")]
+    fan_outs: Vec<usize>,
+    /// W6 producers putting batches of 100, closed loop.
+    #[arg(long, default_value_t = 4)]
+    fan_out_producers: usize,
+    /// W4–W6 bytes per record (at least 16: the send times ride in the payload).
+    #[arg(long, default_value_t = 100)]
+    delivery_record_size: usize,
     /// Only systems whose name contains one of these (case-insensitive).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -143,17 +166,16 @@ impl Run {
 pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.rounds >= 1, "`--rounds` must be at least 1");
     anyhow::ensure!(args.seconds > 0.0, "`--seconds` must be positive");
+    anyhow::ensure!(
+        args.delivery_record_size >= crate::open_loop::STAMP_BYTES,
+        "`--delivery-record-size` must be at least {}",
+        crate::open_loop::STAMP_BYTES
+    );
     let installed = Installed::find(args.eddy_bin.clone());
     let root = args.data_root.clone().unwrap_or_else(std::env::temp_dir);
     let systems: Vec<System> = System::all()
         .into_iter()
-        .filter(|system| {
-            args.only.is_empty()
-                || args
-                    .only
-                    .iter()
-                    .any(|want| system.name().to_lowercase().contains(&want.to_lowercase()))
-        })
+        .filter(|system| is_wanted(&system.name(), &args.only))
         .collect();
     let mut cells = Vec::new();
     for workload in &args.workloads {
@@ -183,7 +205,8 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
                     ));
                 }
             }
-            other => anyhow::bail!("unknown workload {other:?}: use w1, w2 or w3"),
+            "w4" | "w5" | "w6" => {} // delivery workloads, run after the put workloads
+            other => anyhow::bail!("unknown workload {other:?}: use w1 to w6"),
         }
     }
 
@@ -254,6 +277,22 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
         out.push_str(&table);
         points_by_cell.push((cell.clone(), points));
     }
+    let delivery_args = crate::delivery::workloads::DeliveryArgs {
+        workloads: args.workloads.clone(),
+        rounds: args.rounds,
+        seconds: args.seconds,
+        shards: args.shards,
+        record_size: args.delivery_record_size,
+        load_fractions: args.load_fractions.clone(),
+        backlog_records: args.backlog_records,
+        kinesalite_backlog_records: args.kinesalite_backlog_records,
+        fan_outs: args.fan_outs.clone(),
+        fan_out_producers: args.fan_out_producers,
+        only: args.only.clone(),
+    };
+    let (delivery_text, delivery_charts) =
+        crate::delivery::workloads::run(&delivery_args, &installed, &root).await?;
+    out.push_str(&delivery_text);
     if let Some(path) = &args.report {
         let charts_dir = path
             .parent()
@@ -261,7 +300,10 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
             .join("charts");
         std::fs::create_dir_all(&charts_dir)?;
         out.push_str("\n### Charts\n\n");
-        for (file, title, svg) in charts(&systems, &points_by_cell) {
+        for (file, title, svg) in charts(&systems, &points_by_cell)
+            .into_iter()
+            .chain(delivery_charts)
+        {
             std::fs::write(charts_dir.join(&file), svg)?;
             out.push_str(&format!("![{title}](charts/{file})\n\n"));
         }
@@ -443,7 +485,7 @@ async fn produce(
     Ok((records, histogram))
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
+pub(crate) fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     let n = values.len();
     if n == 0 {
@@ -512,29 +554,34 @@ fn table(
             .map(|run| run.peak_rss_mib)
             .fold(0.0, f64::max);
         let ratio = match system.eddy_counterpart() {
+            None if system == System::GrpcEcho => "(transport ceiling)".to_string(),
             None => {
                 let fsync = system.durability() == crate::systems::DurabilityLabel::FsyncPerAck;
-                match ceilings.get(&fsync) {
+                let ceiling = match ceilings.get(&fsync) {
                     Some(ceiling_rates) => {
                         let ratios: Vec<f64> = system_runs
                             .iter()
                             .zip(ceiling_rates)
                             .map(|(run, ceiling)| run.rate() / ceiling.max(f64::MIN_POSITIVE))
                             .collect();
-                        format!("{:.2} of the ceiling", median(ratios))
+                        format!("{:.2} of raw RocksDB", median(ratios))
                     }
                     None => String::new(),
+                };
+                match (system, runs.get(&System::GrpcEcho.name())) {
+                    (System::EddyGrpc { .. }, Some(echo_runs)) => format!(
+                        "{ceiling}; {:.2} of gRPC echo",
+                        ratio_of_rates(system_runs, echo_runs)
+                    ),
+                    _ => ceiling,
                 }
             }
             Some(eddy) => match runs.get(&eddy.name()) {
-                Some(eddy_runs) => {
-                    let ratios: Vec<f64> = eddy_runs
-                        .iter()
-                        .zip(system_runs)
-                        .map(|(e, p)| e.rate() / p.rate().max(f64::MIN_POSITIVE))
-                        .collect();
-                    format!("{:.2} (vs {})", median(ratios), eddy.name())
-                }
+                Some(eddy_runs) => format!(
+                    "{:.2} (vs {})",
+                    ratio_of_rates(eddy_runs, system_runs),
+                    eddy.name()
+                ),
                 None => "eddy missing".into(),
             },
         };
@@ -553,4 +600,21 @@ fn table(
         ));
     }
     (out, points)
+}
+
+/// The median over rounds of `a`'s rate / `b`'s rate (round i with round i).
+fn ratio_of_rates(a: &[Run], b: &[Run]) -> f64 {
+    median(
+        a.iter()
+            .zip(b)
+            .map(|(a, b)| a.rate() / b.rate().max(f64::MIN_POSITIVE))
+            .collect(),
+    )
+}
+
+/// Whether `--only` keeps the system called `name`: it is empty, or one of its words is in
+/// the name (case-insensitive).
+pub(crate) fn is_wanted(name: &str, only: &[String]) -> bool {
+    let name = name.to_lowercase();
+    only.is_empty() || only.iter().any(|want| name.contains(&want.to_lowercase()))
 }

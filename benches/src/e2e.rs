@@ -24,9 +24,9 @@ use eddy_consumers::handler::{Outcome, RecordBatch};
 use eddy_consumers::mapping::{MappingSpec, StartingPosition};
 use eddy_proto::v1 as pb;
 use eddy_shards::{AppendRecord, Durability, Log};
-use hdrhistogram::Histogram;
-use parking_lot::Mutex;
 use tonic::transport::Channel;
+
+use crate::open_loop::{pace, process_cpu_secs, stamped_record, Sink};
 
 #[derive(clap::Args, Clone)]
 pub struct E2eArgs {
@@ -61,49 +61,6 @@ pub struct E2eArgs {
     python_backlog: u64,
 }
 
-/// Counts records and, for the latency phases, records how late each arrived.
-struct Sink {
-    records: AtomicU64,
-    epoch: Instant,
-    latency_micros: Mutex<Histogram<u64>>,
-    /// From the moment the put was actually sent (excludes the pacer's own lateness).
-    latency_from_send_micros: Mutex<Histogram<u64>>,
-}
-
-impl Sink {
-    fn observe(&self, batch: &RecordBatch, measure_latency: bool) {
-        self.records
-            .fetch_add(batch.records.len() as u64, Ordering::Relaxed);
-        if measure_latency {
-            let now = self.epoch.elapsed().as_micros() as u64;
-            let mut histogram = self.latency_micros.lock();
-            let mut from_send = self.latency_from_send_micros.lock();
-            for record in &batch.records {
-                let scheduled = u64::from_le_bytes(record.data[..8].try_into().expect("8 bytes"));
-                let sent = u64::from_le_bytes(record.data[8..16].try_into().expect("8 bytes"));
-                let _ = histogram.record(now.saturating_sub(scheduled));
-                let _ = from_send.record(now.saturating_sub(sent));
-            }
-        }
-    }
-
-    fn reset_latency(&self) {
-        self.latency_micros.lock().reset();
-        self.latency_from_send_micros.lock().reset();
-    }
-
-    async fn wait_for(&self, target: u64, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while self.records.load(Ordering::Relaxed) < target {
-            if Instant::now() > deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        true
-    }
-}
-
 pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         args.record_size >= 16,
@@ -117,21 +74,11 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut config = ServeConfig::new(dir.path().join("eddy"), "127.0.0.1:0".parse()?);
     config.durability = durability;
-    let sink = Arc::new(Sink {
-        records: AtomicU64::new(0),
-        epoch: Instant::now(),
-        latency_micros: Mutex::new(Histogram::new(3)?),
-        latency_from_send_micros: Mutex::new(Histogram::new(3)?),
-    });
+    let drain_sink = Sink::new(false);
+    let sink = Sink::new(true);
     let server = eddy::server::start_with(config, |functions| {
-        for (name, measure) in [("drain", false), ("latency", true)] {
-            let sink = sink.clone();
-            let handler = move |batch: &RecordBatch| {
-                sink.observe(batch, measure);
-                Outcome::Success(Bytes::new())
-            };
-            functions.register_native(name, Arc::new(handler), Duration::from_secs(30));
-        }
+        register_sink(functions, "drain", drain_sink.clone());
+        register_sink(functions, "latency", sink.clone());
     })
     .await?;
     println!(
@@ -140,7 +87,7 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
     );
     println!();
 
-    let (records, secs) = drain_native(&server, &sink, &args).await?;
+    let (records, secs) = drain_native(&server, &drain_sink, &args).await?;
     println!("| phase | records | seconds | records/s |");
     println!("|---|---:|---:|---:|");
     println!(
@@ -214,11 +161,12 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
         }
         let cpu_before = process_cpu_secs();
         open_loop(&client, &sink, &args, rate).await?;
+        let (from_scheduled, from_send) = sink.latency();
         let cpu_micros_per_record =
             (process_cpu_secs() - cpu_before) * 1e6 / (rate as f64 * args.seconds);
         for (from, histogram) in [
-            ("scheduled send", sink.latency_micros.lock().clone()),
-            ("actual send", sink.latency_from_send_micros.lock().clone()),
+            ("scheduled send", from_scheduled),
+            ("actual send", from_send),
         ] {
             println!(
                 "| {label} | {from} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {cpu_micros_per_record:.1} |",
@@ -281,7 +229,7 @@ async fn drain_native(
     preload(&server.log, "backlog", args.backlog, args.record_size).await?;
     let mut drain = MappingSpec::new("backlog", "drain", StartingPosition::TrimHorizon);
     drain.batch_size = args.drain_batch_size;
-    let before = sink.records.load(Ordering::Relaxed);
+    let before = sink.records();
     let started = Instant::now();
     let id = server.mappings.create(drain)?.id;
     anyhow::ensure!(
@@ -351,25 +299,6 @@ async fn drain_python(
     }
 }
 
-/// User + system CPU seconds of this process (producers, server and handler together).
-pub fn process_cpu_secs() -> f64 {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage fills the struct it is given; RUSAGE_SELF is always valid.
-    let usage = unsafe {
-        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
-        usage.assume_init()
-    };
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    secs(usage.ru_utime) + secs(usage.ru_stime)
-}
-
-fn record_data(size: usize, epoch: Instant, scheduled: Instant) -> Bytes {
-    let mut data = vec![0u8; size];
-    data[..8].copy_from_slice(&(scheduled.duration_since(epoch).as_micros() as u64).to_le_bytes());
-    data[8..16].copy_from_slice(&(epoch.elapsed().as_micros() as u64).to_le_bytes());
-    data.into()
-}
-
 fn put_request(data: Bytes, n: u64) -> pb::PutRecordRequest {
     pb::PutRecordRequest {
         stream_name: "live".into(),
@@ -388,16 +317,16 @@ async fn max_load(
 ) -> anyhow::Result<f64> {
     const IN_FLIGHT: u64 = 64;
     let run_for = Duration::from_secs_f64(args.seconds);
-    let before = sink.records.load(Ordering::Relaxed);
+    let before = sink.records();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for worker in 0..IN_FLIGHT {
         let mut client = client.clone();
-        let (epoch, size) = (sink.epoch, args.record_size);
+        let size = args.record_size;
         tasks.push(tokio::spawn(async move {
             let mut n = worker;
             while started.elapsed() < run_for {
-                let data = record_data(size, epoch, Instant::now());
+                let data = stamped_record(size, Instant::now());
                 client.put_record(put_request(data, n)).await?;
                 n += IN_FLIGHT;
             }
@@ -417,8 +346,8 @@ async fn max_load(
     Ok(sent as f64 / secs)
 }
 
-/// Open loop at `rate` records/s for `args.seconds`: a pacer thread fires each put at its
-/// scheduled time on the runtime, whether or not earlier puts were acknowledged.
+/// Open loop at `rate` records/s for `args.seconds`: each put fires at its scheduled time,
+/// whether or not earlier puts were acknowledged.
 async fn open_loop(
     client: &pb::records_client::RecordsClient<Channel>,
     sink: &Arc<Sink>,
@@ -427,36 +356,22 @@ async fn open_loop(
 ) -> anyhow::Result<()> {
     sink.reset_latency();
     let total = (rate as f64 * args.seconds) as u64;
-    let interval = Duration::from_secs_f64(1.0 / rate as f64);
-    let before = sink.records.load(Ordering::Relaxed);
+    let before = sink.records();
     let runtime = tokio::runtime::Handle::current();
-    let (client, epoch, size) = (client.clone(), sink.epoch, args.record_size);
+    let (client, size) = (client.clone(), args.record_size);
     let failures = Arc::new(AtomicU64::new(0));
     let pacer_failures = failures.clone();
-    // Thread: bench-pacer; std sleeps are precise to tens of µs, tokio's timer to 1 ms.
-    let pacer = std::thread::Builder::new()
-        .name("bench-pacer".into())
-        .spawn(move || {
-            let start = Instant::now() + Duration::from_millis(10);
-            for n in 0..total {
-                let scheduled = start + interval.mul_f64(n as f64);
-                let now = Instant::now();
-                if scheduled > now {
-                    std::thread::sleep(scheduled - now);
-                }
-                let mut client = client.clone();
-                let failures = pacer_failures.clone();
-                runtime.spawn(async move {
-                    let data = record_data(size, epoch, scheduled);
-                    if client.put_record(put_request(data, n)).await.is_err() {
-                        failures.fetch_add(1, Ordering::Relaxed);
-                    }
-                });
+    pace(rate as f64, total, move |n, scheduled| {
+        let mut client = client.clone();
+        let failures = pacer_failures.clone();
+        runtime.spawn(async move {
+            let data = stamped_record(size, scheduled);
+            if client.put_record(put_request(data, n)).await.is_err() {
+                failures.fetch_add(1, Ordering::Relaxed);
             }
-        })?;
-    tokio::task::spawn_blocking(move || pacer.join())
-        .await?
-        .map_err(|_| anyhow::anyhow!("the pacer thread panicked"))?;
+        });
+    })
+    .await?;
     let failed = failures.load(Ordering::Relaxed);
     anyhow::ensure!(failed == 0, "{failed} puts failed at {rate} records/s");
     anyhow::ensure!(
@@ -464,4 +379,17 @@ async fn open_loop(
         "the handler did not receive every record at {rate} records/s"
     );
     Ok(())
+}
+
+/// Registers a no-op native function `name` that hands every batch to `sink`.
+pub fn register_sink(
+    functions: &eddy_consumers::functions::Functions,
+    name: &str,
+    sink: Arc<Sink>,
+) {
+    let handler = move |batch: &RecordBatch| {
+        sink.observe(batch.records.iter().map(|record| record.data.as_ref()));
+        Outcome::Success(Bytes::new())
+    };
+    functions.register_native(name, Arc::new(handler), Duration::from_secs(30));
 }

@@ -13,6 +13,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
 
+#[derive(Clone)]
 pub struct KinesisClient {
     endpoint: String,
     client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,

@@ -6,11 +6,18 @@
 //! records/s, MB/s and ack latency percentiles. It then writes the same records with
 //! raw RocksDB `WriteBatch`es (same options, same sync mode, same concurrency) and
 //! reports eddy's throughput as a ratio of that ceiling.
+//!
+//! `eddy-bench compare` runs eddy and its peers (Redis Streams, NATS JetStream,
+//! kinesalite) side by side on put workloads (W1–W3) and delivery workloads (W4–W6), with
+//! ceilings; `eddy-bench e2e` looks at eddy's delivery alone.
 
 mod ceiling;
 mod compare;
+mod delivery;
 mod e2e;
+mod echo;
 mod kinesis_client;
+mod open_loop;
 mod put;
 mod report;
 mod systems;
@@ -36,6 +43,9 @@ enum Command {
     E2e(e2e::E2eArgs),
     /// eddy against Redis Streams, NATS JetStream and kinesalite on the same put workloads.
     Compare(compare::CompareArgs),
+    /// The gRPC transport ceiling: eddy's Records service answering at once, storing
+    /// nothing (started by `compare` as a child process).
+    EchoServe(echo::EchoArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -50,5 +60,6 @@ fn main() -> anyhow::Result<()> {
         Command::Put(args) => runtime.block_on(put::run(args)),
         Command::E2e(args) => runtime.block_on(e2e::run(args)),
         Command::Compare(args) => runtime.block_on(compare::run(args)),
+        Command::EchoServe(args) => runtime.block_on(echo::run(args)),
     }
 }

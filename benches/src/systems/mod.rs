@@ -4,7 +4,9 @@
 //! - Redis Streams (pipelined XADD) with `appendfsync always` and `everysec`;
 //! - NATS JetStream (file storage, publish with awaited acks);
 //! - kinesalite (the Kinesis API on LevelDB), with the same HTTP client as eddy's
-//!   Kinesis endpoint.
+//!   Kinesis endpoint;
+//! - a ceiling: `eddy-bench echo-serve`, eddy's gRPC `Records` service answering at once
+//!   without storing anything (see [`crate::echo`]).
 //!
 //! A system whose server is not installed is reported as missing, never skipped silently.
 
@@ -34,6 +36,8 @@ pub enum DurabilityLabel {
     /// OS-buffered: survives a process crash, not power loss (eddy buffered, NATS
     /// JetStream's default, kinesalite).
     Buffered,
+    /// Nothing is kept: the gRPC echo ceiling.
+    NotStored,
 }
 
 impl DurabilityLabel {
@@ -42,17 +46,26 @@ impl DurabilityLabel {
             DurabilityLabel::FsyncPerAck => "fsync per ack",
             DurabilityLabel::FsyncEverySecond => "fsync every 1 s",
             DurabilityLabel::Buffered => "OS-buffered",
+            DurabilityLabel::NotStored => "not stored",
         }
     }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum System {
-    EddyGrpc { fsync: bool },
-    EddyKinesis { fsync: bool },
-    Redis { always: bool },
+    EddyGrpc {
+        fsync: bool,
+    },
+    EddyKinesis {
+        fsync: bool,
+    },
+    Redis {
+        always: bool,
+    },
     Nats,
     Kinesalite,
+    /// The gRPC transport ceiling: `eddy-bench echo-serve`.
+    GrpcEcho,
 }
 
 impl System {
@@ -65,6 +78,7 @@ impl System {
             System::Kinesalite,
             System::EddyGrpc { fsync: true },
             System::Redis { always: true },
+            System::GrpcEcho,
         ]
     }
 
@@ -76,6 +90,9 @@ impl System {
             System::Redis { always: false } => "Redis Streams (everysec)".into(),
             System::Nats => "NATS JetStream".into(),
             System::Kinesalite => "kinesalite".into(),
+            System::GrpcEcho => {
+                "ceiling: gRPC echo (eddy's Records service, answers at once)".into()
+            }
         }
     }
 
@@ -89,6 +106,7 @@ impl System {
             | System::EddyKinesis { fsync: false }
             | System::Nats
             | System::Kinesalite => DurabilityLabel::Buffered,
+            System::GrpcEcho => DurabilityLabel::NotStored,
         }
     }
 
@@ -97,7 +115,7 @@ impl System {
     /// nearest durability (Redis everysec ↔ eddy buffered, as the design targets say).
     pub fn eddy_counterpart(self) -> Option<System> {
         match self {
-            System::EddyGrpc { .. } | System::EddyKinesis { .. } => None,
+            System::EddyGrpc { .. } | System::EddyKinesis { .. } | System::GrpcEcho => None,
             System::Redis { always } => Some(System::EddyGrpc { fsync: always }),
             System::Nats => Some(System::EddyGrpc { fsync: false }),
             System::Kinesalite => Some(System::EddyKinesis { fsync: false }),
@@ -120,6 +138,8 @@ pub struct Installed {
     pub nats_server: Option<PathBuf>,
     /// node and kinesalite's cli.js.
     pub kinesalite: Option<(PathBuf, PathBuf)>,
+    /// This program, for `echo-serve`.
+    pub eddy_bench: Option<PathBuf>,
 }
 
 fn on_path(program: &str) -> Option<PathBuf> {
@@ -153,6 +173,7 @@ impl Installed {
             kinesalite: on_path("node")
                 .filter(|_| cli.is_file())
                 .map(|node| (node, cli)),
+            eddy_bench: std::env::current_exe().ok(),
         }
     }
 
@@ -171,23 +192,28 @@ impl Installed {
             System::Kinesalite if self.kinesalite.is_none() => {
                 Some("kinesalite is not installed (scripts/setup-peers.sh)")
             }
+            System::GrpcEcho if self.eddy_bench.is_none() => {
+                Some("cannot find this eddy-bench executable to run echo-serve")
+            }
             _ => None,
         }
     }
 }
 
-enum Endpoint {
+/// Where a running system answers.
+pub enum Endpoint {
     Eddy { grpc: String, http: String },
     Redis(String),
     Nats(String),
     Kinesalite(String),
+    Echo(String),
 }
 
 /// One system's server, started fresh in its own data dir.
 pub struct Running {
     pub system: System,
     pub process: ServerProcess,
-    endpoint: Endpoint,
+    pub endpoint: Endpoint,
     _dir: tempfile::TempDir,
 }
 
@@ -210,7 +236,14 @@ impl Running {
                     .args(["--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
                     .args(["--durability", fsync_word(fsync)]);
                 let mut process = ServerProcess::spawn(&system.name(), &mut command, &log)?;
-                let (grpc, http) = eddy_banner(&mut process, &log)?;
+                let line = banner(&mut process, &log, "eddy listening grpc=")?;
+                let field = |prefix: &str| {
+                    line.split_whitespace()
+                        .find_map(|word| word.strip_prefix(prefix))
+                        .map(|addr| format!("http://{addr}"))
+                        .with_context(|| format!("no {prefix} in eddy's banner {line:?}"))
+                };
+                let (grpc, http) = (field("grpc=")?, field("http=")?);
                 (process, Endpoint::Eddy { grpc, http })
             }
             System::Redis { always } => {
@@ -238,6 +271,14 @@ impl Running {
                 let mut process = ServerProcess::spawn(&system.name(), &mut command, &log)?;
                 wait_for_port(&mut process, port, &log)?;
                 (process, Endpoint::Nats(format!("127.0.0.1:{port}")))
+            }
+            System::GrpcEcho => {
+                let mut command = Command::new(installed.eddy_bench.as_ref().expect("checked"));
+                command.args(["--worker-threads", "2", "echo-serve"]);
+                let mut process = ServerProcess::spawn(&system.name(), &mut command, &log)?;
+                let line = banner(&mut process, &log, crate::echo::BANNER)?;
+                let addr = line.trim_start_matches(crate::echo::BANNER).trim();
+                (process, Endpoint::Echo(format!("http://{addr}")))
             }
             System::Kinesalite => {
                 let port = free_port()?;
@@ -282,7 +323,8 @@ impl Running {
                     .create_stream(STREAM, shards)
                     .await?
             }
-            Endpoint::Redis(_) => {} // streams are made by the first XADD
+            // Redis streams are made by the first XADD; the echo keeps nothing.
+            Endpoint::Redis(_) | Endpoint::Echo(_) => {}
             Endpoint::Nats(url) => {
                 let client = async_nats::connect(url.as_str()).await?;
                 async_nats::jetstream::new(client)
@@ -305,7 +347,7 @@ impl Running {
             (Endpoint::Eddy { http, .. }, System::EddyKinesis { .. }) => {
                 Producer::Kinesis(KinesisClient::new(http))
             }
-            (Endpoint::Eddy { grpc, .. }, _) => {
+            (Endpoint::Eddy { grpc, .. }, _) | (Endpoint::Echo(grpc), _) => {
                 let channel = eddy::grpc::client_endpoint(grpc)?.connect().await?;
                 Producer::EddyGrpc(
                     pb::records_client::RecordsClient::new(channel)
@@ -331,23 +373,13 @@ impl Running {
     }
 }
 
-/// Reads `eddy listening grpc=… http=…` from the server's log.
-fn eddy_banner(process: &mut ServerProcess, log: &Path) -> anyhow::Result<(String, String)> {
+/// Waits for the line of the server's log that starts with `prefix` (its banner).
+fn banner(process: &mut ServerProcess, log: &Path, prefix: &str) -> anyhow::Result<String> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while std::time::Instant::now() < deadline {
         let text = std::fs::read_to_string(log).unwrap_or_default();
-        if let Some(line) = text
-            .lines()
-            .find(|line| line.starts_with("eddy listening grpc="))
-        {
-            let field = |prefix: &str| {
-                line.split_whitespace()
-                    .find_map(|word| word.strip_prefix(prefix))
-                    .map(|addr| format!("http://{addr}"))
-            };
-            if let (Some(grpc), Some(http)) = (field("grpc="), field("http=")) {
-                return Ok((grpc, http));
-            }
+        if let Some(line) = text.lines().find(|line| line.starts_with(prefix)) {
+            return Ok(line.to_string());
         }
         if !process.is_running() {
             break;
@@ -355,12 +387,15 @@ fn eddy_banner(process: &mut ServerProcess, log: &Path) -> anyhow::Result<(Strin
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     bail!(
-        "eddy did not start; its log:\n{}",
+        "{} did not start; its log:\n{}",
+        process.name,
         std::fs::read_to_string(log).unwrap_or_default()
     )
 }
 
-/// One connection's way of putting a batch of (partition key, data) records.
+/// One connection's way of putting a batch of (partition key, data) records. Clones share
+/// the connection (HTTP/2 streams, Redis pipelining, NATS multiplexing).
+#[derive(Clone)]
 pub enum Producer {
     EddyGrpc(pb::records_client::RecordsClient<tonic::transport::Channel>),
     Kinesis(KinesisClient),
@@ -376,7 +411,7 @@ pub enum Producer {
 
 /// Redis and NATS have no hash-key routing: a record goes to the stream (Redis key or
 /// NATS subject) of its key's shard, as a producer sharding by hand would do.
-fn shard_of(key: &str, shards: u32) -> u32 {
+pub fn shard_of(key: &str, shards: u32) -> u32 {
     (eddy_shards::hash_key::hash_key_of_partition_key(key) % u128::from(shards.max(1))) as u32
 }
 

@@ -35,30 +35,12 @@ impl ServerProcess {
 
     /// CPU seconds (user + system) the process has used so far.
     pub fn cpu_seconds(&self) -> f64 {
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())) else {
-            return 0.0;
-        };
-        // The command name may hold spaces; fields resume after its closing parenthesis.
-        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks = |index: usize| fields.get(index).and_then(|f| f.parse::<u64>().ok());
-        // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-        let total = ticks(11).unwrap_or(0) + ticks(12).unwrap_or(0);
-        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-        total as f64 / per_second
+        cpu_seconds_of(self.pid())
     }
 
     /// Peak resident set size in MiB (VmHWM).
     pub fn peak_rss_mib(&self) -> f64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .ok()
-            .and_then(|status| {
-                status
-                    .lines()
-                    .find(|line| line.starts_with("VmHWM:"))
-                    .and_then(|line| line.split_whitespace().nth(1)?.parse::<f64>().ok())
-            })
-            .map_or(0.0, |kib| kib / 1024.0)
+        peak_rss_mib_of(self.pid())
     }
 
     pub fn is_running(&mut self) -> bool {
@@ -95,4 +77,32 @@ pub fn wait_for_port(process: &mut ServerProcess, port: u16, log: &Path) -> anyh
         process.name,
         std::fs::read_to_string(log).unwrap_or_default()
     )
+}
+
+/// CPU seconds (user + system) process `pid` has used so far; 0 when it is gone.
+pub fn cpu_seconds_of(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // The command name may hold spaces; fields resume after its closing parenthesis.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |index: usize| fields.get(index).and_then(|f| f.parse::<u64>().ok());
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let total = ticks(11).unwrap_or(0) + ticks(12).unwrap_or(0);
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    total as f64 / per_second
+}
+
+/// Peak resident set size of process `pid` in MiB (VmHWM); 0 when it is gone.
+pub fn peak_rss_mib_of(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmHWM:"))
+                .and_then(|line| line.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
 }

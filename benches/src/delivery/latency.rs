@@ -1,0 +1,124 @@
+//! W4: put → function latency. Each system's maximum is measured first (closed loop,
+//! single-record puts, 64 in flight, until the consumer has every record); then an
+//! open-loop pacer offers 25 / 50 / 80 % of it, one record per put. Each record carries
+//! its scheduled send time, and the consumer records now − scheduled, so queueing in the
+//! client or the server is not hidden by coordinated omission.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::table::Figure;
+use super::{keys, Target};
+use crate::open_loop::{pace, stamped_record, Sink};
+use crate::systems::Producer;
+
+/// Puts in flight while the maximum is measured.
+const MAX_PROBE_IN_FLIGHT: u64 = 64;
+/// Records per consumer batch (an eddy mapping's BatchSize, XREADGROUP COUNT, …).
+const BATCH: usize = 100;
+/// How long the consumer may take to catch up after the last put.
+const CATCH_UP: Duration = Duration::from_secs(60);
+
+/// One round of W4 on a started target: the figure at each of `fractions` of the
+/// target's own maximum.
+pub async fn run(
+    target: &mut Target,
+    fractions: &[f64],
+    seconds: f64,
+    record_size: usize,
+) -> anyhow::Result<Vec<Figure>> {
+    let sink = target.subscribe(false, BATCH, true).await?;
+    let producer = target.producer().await?;
+    let max_rate = max_load(&producer, &sink, seconds, record_size).await?;
+    let mut figures = Vec::new();
+    for &fraction in fractions {
+        let rate = (fraction * max_rate).max(1.0);
+        let total = ((rate * seconds) as u64).max(1);
+        sink.reset_latency();
+        let cpu_before = target.cpu_seconds();
+        open_loop(&producer, &sink, rate, total, record_size).await?;
+        let cpu = target.cpu_seconds() - cpu_before;
+        figures.push(Figure {
+            rate,
+            latency_micros: Some(sink.latency().0),
+            cpu_seconds_per_million: cpu / (total as f64 / 1e6),
+            peak_rss_mib: target.peak_rss_mib(),
+            note: format!("{:.0} % of its max {max_rate:.0}/s", fraction * 100.0),
+        });
+    }
+    Ok(figures)
+}
+
+/// Closed loop for `seconds`: records/s from the first put until the consumer had all.
+async fn max_load(
+    producer: &Producer,
+    sink: &Arc<Sink>,
+    seconds: f64,
+    record_size: usize,
+) -> anyhow::Result<f64> {
+    let run_for = Duration::from_secs_f64(seconds);
+    let before = sink.records();
+    let keys = keys();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..MAX_PROBE_IN_FLIGHT {
+        let (mut producer, keys) = (producer.clone(), keys.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut sent = 0u64;
+            while started.elapsed() < run_for {
+                let key =
+                    &keys[((worker + sent * MAX_PROBE_IN_FLIGHT) % keys.len() as u64) as usize];
+                producer
+                    .put(&[(key.clone(), stamped_record(record_size, Instant::now()))])
+                    .await?;
+                sent += 1;
+            }
+            anyhow::Ok(sent)
+        }));
+    }
+    let mut sent = 0;
+    for task in tasks {
+        sent += task.await??;
+    }
+    anyhow::ensure!(
+        sink.wait_for(before + sent, CATCH_UP).await,
+        "the consumer did not receive every record of the maximum-load probe"
+    );
+    Ok(sent as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Open loop: `total` single-record puts at `rate`, each fired at its scheduled time;
+/// returns once the consumer has them all.
+async fn open_loop(
+    producer: &Producer,
+    sink: &Arc<Sink>,
+    rate: f64,
+    total: u64,
+    record_size: usize,
+) -> anyhow::Result<()> {
+    let before = sink.records();
+    let runtime = tokio::runtime::Handle::current();
+    let failures = Arc::new(AtomicU64::new(0));
+    let (producer, keys, pacer_failures) = (producer.clone(), keys(), failures.clone());
+    pace(rate, total, move |n, scheduled| {
+        let mut producer = producer.clone();
+        let key = keys[(n % keys.len() as u64) as usize].clone();
+        let failures = pacer_failures.clone();
+        runtime.spawn(async move {
+            let record = (key, stamped_record(record_size, scheduled));
+            if producer.put(&[record]).await.is_err() {
+                failures.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    })
+    .await?;
+    anyhow::ensure!(
+        sink.wait_for(before + total, CATCH_UP).await,
+        "the consumer did not receive every record at {rate:.0} records/s ({} puts failed)",
+        failures.load(Ordering::Relaxed)
+    );
+    let failed = failures.load(Ordering::Relaxed);
+    anyhow::ensure!(failed == 0, "{failed} puts failed at {rate:.0} records/s");
+    Ok(())
+}

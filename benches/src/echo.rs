@@ -1,0 +1,121 @@
+//! `eddy-bench echo-serve`: the gRPC transport ceiling. A tonic server with eddy's
+//! `Records` service and eddy's HTTP/2 settings (windows, frame and message sizes) that
+//! answers PutRecord and PutRecords at once with a plausible response (a shard id and a
+//! made-up increasing sequence number per entry) and stores nothing.
+//!
+//! `eddy-bench compare` starts it as a child process like every other system and drives
+//! it with the same client and payloads as eddy gRPC, so eddy / echo is what eddy costs
+//! beyond decoding, HTTP/2 and loopback TCP.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use eddy::grpc::{
+    CONNECTION_WINDOW_BYTES, MAX_CONCURRENT_STREAMS, MAX_DECODING_MESSAGE_BYTES,
+    MAX_ENCODING_MESSAGE_BYTES, MAX_FRAME_BYTES, STREAM_WINDOW_BYTES,
+};
+use eddy_proto::v1 as pb;
+use tonic::{Request, Response, Status};
+
+/// The line `echo-serve` prints once it listens, followed by the address.
+pub const BANNER: &str = "echo listening grpc=";
+
+#[derive(clap::Args, Clone)]
+pub struct EchoArgs {
+    /// Where to listen (port 0: any free port, printed in the banner).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    addr: SocketAddr,
+}
+
+#[derive(Default)]
+struct Echo {
+    next_seq: AtomicU64,
+}
+
+impl Echo {
+    /// A sequence number per record, as eddy's would be: increasing, never reused.
+    fn sequence_numbers(&self, count: usize) -> std::ops::Range<u64> {
+        let first = self.next_seq.fetch_add(count as u64, Ordering::Relaxed);
+        first..first + count as u64
+    }
+}
+
+const SHARD_ID: &str = "shardId-000000000000";
+
+type NoStream =
+    Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::SubscribeToShardEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl pb::records_server::Records for Echo {
+    async fn put_record(
+        &self,
+        _request: Request<pb::PutRecordRequest>,
+    ) -> Result<Response<pb::PutRecordResponse>, Status> {
+        Ok(Response::new(pb::PutRecordResponse {
+            shard_id: SHARD_ID.into(),
+            sequence_number: self.sequence_numbers(1).start,
+        }))
+    }
+
+    async fn put_records(
+        &self,
+        request: Request<pb::PutRecordsRequest>,
+    ) -> Result<Response<pb::PutRecordsResponse>, Status> {
+        let count = request.get_ref().records.len();
+        Ok(Response::new(pb::PutRecordsResponse {
+            failed_record_count: 0,
+            records: self
+                .sequence_numbers(count)
+                .map(|sequence_number| pb::PutRecordsResult {
+                    shard_id: SHARD_ID.into(),
+                    sequence_number,
+                    error_code: String::new(),
+                    error_message: String::new(),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn get_shard_iterator(
+        &self,
+        _request: Request<pb::GetShardIteratorRequest>,
+    ) -> Result<Response<pb::GetShardIteratorResponse>, Status> {
+        Err(Status::unimplemented("the echo server only answers puts"))
+    }
+
+    async fn get_records(
+        &self,
+        _request: Request<pb::GetRecordsRequest>,
+    ) -> Result<Response<pb::GetRecordsResponse>, Status> {
+        Err(Status::unimplemented("the echo server only answers puts"))
+    }
+
+    type SubscribeToShardStream = NoStream;
+
+    async fn subscribe_to_shard(
+        &self,
+        _request: Request<pb::SubscribeToShardRequest>,
+    ) -> Result<Response<Self::SubscribeToShardStream>, Status> {
+        Err(Status::unimplemented("the echo server only answers puts"))
+    }
+}
+
+pub async fn run(args: EchoArgs) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    println!("{BANNER}{}", listener.local_addr()?);
+    let records = pb::records_server::RecordsServer::new(Echo::default())
+        .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_ENCODING_MESSAGE_BYTES);
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .initial_stream_window_size(STREAM_WINDOW_BYTES)
+        .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        .add_service(records)
+        .serve_with_incoming(incoming)
+        .await?;
+    Ok(())
+}
