@@ -24,6 +24,11 @@ mod systems;
 
 use clap::{Parser, Subcommand};
 
+/// The same allocator as the `eddy` binary, so the in-process eddy of `put`, `e2e` and the
+/// delivery workloads runs as it does when served.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "eddy-bench", about = "Benchmarks for eddy")]
 struct Cli {
