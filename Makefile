@@ -29,9 +29,10 @@ test: setup ## Run the whole test suite (unit, property, end-to-end, crash).
 	@scripts/setup-peers.sh
 	$(CARGO) test $(PROFILE) --workspace --all-targets
 
-bench: build ## Run the benchmarks, print their tables and rewrite benches/report/.
+bench: build ## Run the benchmarks and rewrite benches/report/ (EDDY_BEFORE_BIN=an older eddy adds before/after rows).
 	@scripts/setup-peers.sh
-	$(CARGO_TARGET_DIR)/release/eddy-bench compare --report benches/report/REPORT.md
+	$(CARGO_TARGET_DIR)/release/eddy-bench compare --report benches/report/REPORT.md \
+		$(if $(EDDY_BEFORE_BIN),--before-eddy-bin $(EDDY_BEFORE_BIN))
 	$(CARGO_TARGET_DIR)/release/eddy-bench put --producers 8 --record-size 1024 --batch-size 500 --shards 4 --durability buffered
 	$(CARGO_TARGET_DIR)/release/eddy-bench put --producers 64 --record-size 1024 --batch-size 1 --shards 4 --durability fsync
 	@scripts/setup-python.sh

@@ -96,6 +96,10 @@ pub struct CompareArgs {
     /// The eddy binary [default: next to eddy-bench].
     #[arg(long)]
     eddy_bin: Option<PathBuf>,
+    /// An earlier eddy build to run beside it as "eddy gRPC, earlier build", so that the
+    /// report shows before/after in the same run (eddy / this is after / before).
+    #[arg(long)]
+    before_eddy_bin: Option<PathBuf>,
     /// Where the systems' data dirs go (the disk being measured).
     #[arg(long)]
     data_root: Option<PathBuf>,
@@ -171,9 +175,9 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
         "`--delivery-record-size` must be at least {}",
         crate::open_loop::STAMP_BYTES
     );
-    let installed = Installed::find(args.eddy_bin.clone());
+    let installed = Installed::find(args.eddy_bin.clone(), args.before_eddy_bin.clone());
     let root = args.data_root.clone().unwrap_or_else(std::env::temp_dir);
-    let systems: Vec<System> = System::all()
+    let systems: Vec<System> = System::all(args.before_eddy_bin.is_some())
         .into_iter()
         .filter(|system| is_wanted(&system.name(), &args.only))
         .collect();

@@ -47,7 +47,7 @@ enum Command {
     /// Producers → stream → mapping → native handler: backlog drain and put→handler latency.
     E2e(e2e::E2eArgs),
     /// eddy against Redis Streams, NATS JetStream and kinesalite on the same put workloads.
-    Compare(compare::CompareArgs),
+    Compare(Box<compare::CompareArgs>),
     /// The gRPC transport ceiling: eddy's Records service answering at once, storing
     /// nothing (started by `compare` as a child process).
     EchoServe(echo::EchoArgs),
@@ -64,7 +64,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Put(args) => runtime.block_on(put::run(args)),
         Command::E2e(args) => runtime.block_on(e2e::run(args)),
-        Command::Compare(args) => runtime.block_on(compare::run(args)),
+        Command::Compare(args) => runtime.block_on(compare::run(*args)),
         Command::EchoServe(args) => runtime.block_on(echo::run(args)),
     }
 }

@@ -59,6 +59,10 @@ pub enum System {
     EddyKinesis {
         fsync: bool,
     },
+    /// eddy gRPC from an earlier build (`--before-eddy-bin`), for before/after figures.
+    EddyGrpcBefore {
+        fsync: bool,
+    },
     Redis {
         always: bool,
     },
@@ -69,8 +73,9 @@ pub enum System {
 }
 
 impl System {
-    pub fn all() -> Vec<System> {
-        vec![
+    /// Every system, with the earlier eddy build's rows when `with_before`.
+    pub fn all(with_before: bool) -> Vec<System> {
+        let mut all = vec![
             System::EddyGrpc { fsync: false },
             System::Redis { always: false },
             System::Nats,
@@ -79,13 +84,21 @@ impl System {
             System::EddyGrpc { fsync: true },
             System::Redis { always: true },
             System::GrpcEcho,
-        ]
+        ];
+        if with_before {
+            all.insert(1, System::EddyGrpcBefore { fsync: false });
+            all.insert(7, System::EddyGrpcBefore { fsync: true });
+        }
+        all
     }
 
     pub fn name(self) -> String {
         match self {
             System::EddyGrpc { fsync } => format!("eddy gRPC ({})", fsync_word(fsync)),
             System::EddyKinesis { fsync } => format!("eddy Kinesis API ({})", fsync_word(fsync)),
+            System::EddyGrpcBefore { fsync } => {
+                format!("eddy gRPC, earlier build ({})", fsync_word(fsync))
+            }
             System::Redis { always: true } => "Redis Streams (always)".into(),
             System::Redis { always: false } => "Redis Streams (everysec)".into(),
             System::Nats => "NATS JetStream".into(),
@@ -100,10 +113,12 @@ impl System {
         match self {
             System::EddyGrpc { fsync: true }
             | System::EddyKinesis { fsync: true }
+            | System::EddyGrpcBefore { fsync: true }
             | System::Redis { always: true } => DurabilityLabel::FsyncPerAck,
             System::Redis { always: false } => DurabilityLabel::FsyncEverySecond,
             System::EddyGrpc { fsync: false }
             | System::EddyKinesis { fsync: false }
+            | System::EddyGrpcBefore { fsync: false }
             | System::Nats
             | System::Kinesalite => DurabilityLabel::Buffered,
             System::GrpcEcho => DurabilityLabel::NotStored,
@@ -117,6 +132,7 @@ impl System {
         match self {
             System::EddyGrpc { .. } | System::EddyKinesis { .. } | System::GrpcEcho => None,
             System::Redis { always } => Some(System::EddyGrpc { fsync: always }),
+            System::EddyGrpcBefore { fsync } => Some(System::EddyGrpc { fsync }),
             System::Nats => Some(System::EddyGrpc { fsync: false }),
             System::Kinesalite => Some(System::EddyKinesis { fsync: false }),
         }
@@ -140,6 +156,8 @@ pub struct Installed {
     pub kinesalite: Option<(PathBuf, PathBuf)>,
     /// This program, for `echo-serve`.
     pub eddy_bench: Option<PathBuf>,
+    /// An earlier eddy build, for before/after rows.
+    pub eddy_before: Option<PathBuf>,
 }
 
 fn on_path(program: &str) -> Option<PathBuf> {
@@ -151,7 +169,7 @@ fn on_path(program: &str) -> Option<PathBuf> {
 }
 
 impl Installed {
-    pub fn find(eddy_bin: Option<PathBuf>) -> Self {
+    pub fn find(eddy_bin: Option<PathBuf>, before_eddy_bin: Option<PathBuf>) -> Self {
         let eddy = eddy_bin
             .or_else(|| {
                 std::env::current_exe()
@@ -174,6 +192,7 @@ impl Installed {
                 .filter(|_| cli.is_file())
                 .map(|node| (node, cli)),
             eddy_bench: std::env::current_exe().ok(),
+            eddy_before: before_eddy_bin.filter(|path| path.is_file()),
         }
     }
 
@@ -182,6 +201,9 @@ impl Installed {
         match system {
             System::EddyGrpc { .. } | System::EddyKinesis { .. } if self.eddy.is_none() => {
                 Some("the eddy binary is not next to eddy-bench (build the workspace)")
+            }
+            System::EddyGrpcBefore { .. } if self.eddy_before.is_none() => {
+                Some("`--before-eddy-bin` does not name a file")
             }
             System::Redis { .. } if self.redis_server.is_none() => {
                 Some("redis-server is not installed (scripts/setup-peers.sh)")
@@ -227,8 +249,14 @@ impl Running {
         std::fs::create_dir_all(&data)?;
         let log = dir.path().join("server.log");
         let (process, endpoint) = match system {
-            System::EddyGrpc { fsync } | System::EddyKinesis { fsync } => {
-                let mut command = Command::new(installed.eddy.as_ref().expect("checked"));
+            System::EddyGrpc { fsync }
+            | System::EddyKinesis { fsync }
+            | System::EddyGrpcBefore { fsync } => {
+                let bin = match system {
+                    System::EddyGrpcBefore { .. } => &installed.eddy_before,
+                    _ => &installed.eddy,
+                };
+                let mut command = Command::new(bin.as_ref().expect("checked"));
                 command
                     .arg("serve")
                     .arg("--data-dir")
