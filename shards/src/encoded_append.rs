@@ -31,8 +31,6 @@ pub(crate) struct RoutedRecord {
 pub(crate) struct Slab {
     pub shard: Arc<ShardState>,
     pub values: BytesMut,
-    /// Bytes of record data (without headers and keys) in this slab.
-    pub data_bytes: usize,
 }
 
 /// One record of the request: where its value lies in its slab.
@@ -78,14 +76,12 @@ impl EncodedAppend {
                 slabs.push(Slab {
                     shard: stream.shards[record.shard_position].clone(),
                     values: BytesMut::new(),
-                    data_bytes: 0,
                 });
                 value_bytes.push(0);
             }
             let slab = *slot as usize;
             value_bytes[slab] +=
                 RECORD_VALUE_HEADER_LEN + record.partition_key.len() + record.data.len();
-            slabs[slab].data_bytes += record.data.len();
             num_bytes += record.partition_key.len() + record.data.len();
         }
         for (slab, bytes) in slabs.iter_mut().zip(value_bytes) {
@@ -139,7 +135,6 @@ mod tests {
         let encoded = EncodedAppend::encode(&stream, input);
         assert_eq!(encoded.slabs.len(), 2);
         assert_eq!(encoded.slabs[0].shard.meta.index, 2);
-        assert_eq!(encoded.slabs[0].data_bytes, 7);
         assert_eq!(encoded.num_bytes, 1 + 3 + 2 + 3 + 3 + 1 + 4);
         let slabs: Vec<usize> = encoded.records.iter().map(|r| r.slab).collect();
         assert_eq!(slabs, vec![0, 1, 0, 0]);
