@@ -25,6 +25,7 @@
 
 pub mod clock;
 pub mod codec;
+mod commit_queue;
 mod documents;
 mod encoded_append;
 pub mod error;

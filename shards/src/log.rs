@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
-use crossbeam_channel::{Sender, TrySendError};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{oneshot, watch};
@@ -14,6 +13,7 @@ use tracing::info;
 
 use crate::clock::{Clock, SystemClock};
 use crate::codec;
+use crate::commit_queue::{CommitQueue, Refused};
 use crate::documents::{self, DocumentWrite};
 use crate::encoded_append::{EncodedAppend, RoutedRecord};
 use crate::error::{
@@ -47,7 +47,7 @@ pub struct LogConfig {
     /// Bytes of recent records kept in memory per shard: 8 MiB by default, so a reader
     /// within ~8 MiB of the head never touches RocksDB.
     pub tail_max_bytes_per_shard: usize,
-    /// Commands the writer's inbox holds before producers are throttled.
+    /// Commands the commit queue (the writer's inbox) holds before producers are throttled.
     pub inbox_capacity: usize,
     /// Bytes of records queued for the writer before producers are throttled: 256 MiB.
     pub max_queued_bytes: usize,
@@ -155,7 +155,7 @@ pub struct StreamDescription {
 pub struct Log {
     store: Arc<Store>,
     catalog: Arc<Catalog>,
-    inbox_tx: Mutex<Option<Sender<Command>>>,
+    queue: Arc<CommitQueue>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     queued_bytes: Arc<AtomicUsize>,
     counters: Arc<WriteCounters>,
@@ -196,7 +196,6 @@ impl Log {
         }
         info!(dir = %dir.display(), streams = catalog.len(), "log opened");
 
-        let (inbox_tx, inbox_rx) = crossbeam_channel::bounded(config.inbox_capacity);
         let queued_bytes = Arc::new(AtomicUsize::new(0));
         let counters = Arc::new(WriteCounters::default());
         let writer = Writer {
@@ -209,14 +208,20 @@ impl Log {
             queued_bytes: queued_bytes.clone(),
             next_stream_id,
         };
+        let queue = Arc::new(CommitQueue::new(
+            writer,
+            config.inbox_capacity,
+            config.durability == Durability::Buffered,
+        ));
+        let thread_queue = queue.clone();
         let writer_thread = std::thread::Builder::new()
             .name("eddy-log-writer".into())
-            .spawn(move || writer.run(inbox_rx))
+            .spawn(move || thread_queue.run_writer_thread())
             .map_err(|err| OpenError::DataDir(format!("cannot start the writer thread: {err}")))?;
         Ok(Self {
             store,
             catalog,
-            inbox_tx: Mutex::new(Some(inbox_tx)),
+            queue,
             writer_thread: Mutex::new(Some(writer_thread)),
             queued_bytes,
             counters,
@@ -247,16 +252,9 @@ impl Log {
         self.config.clock.now_millis()
     }
 
-    fn inbox(&self) -> Option<Sender<Command>> {
-        self.inbox_tx.lock().clone()
-    }
-
-    /// Sends a metadata command; these wait for room rather than being throttled.
+    /// Sends a metadata command; these wait for their turn rather than being throttled.
     async fn send_meta<T>(&self, command: Command, reply_rx: oneshot::Receiver<T>) -> Option<T> {
-        let inbox = self.inbox()?;
-        tokio::task::spawn_blocking(move || inbox.send(command).ok())
-            .await
-            .ok()??;
+        self.queue.submit_unbounded(command).ok()?;
         reply_rx.await.ok()
     }
 
@@ -465,23 +463,15 @@ impl Log {
             append,
             reply_tx,
         });
-        let Some(inbox) = self.inbox() else {
+        if let Err(refused) = self.queue.submit(command) {
             self.queued_bytes.fetch_sub(num_bytes, Ordering::AcqRel);
-            return Err(AppendError::ShuttingDown);
-        };
-        match inbox.try_send(command) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                self.queued_bytes.fetch_sub(num_bytes, Ordering::AcqRel);
-                return Err(AppendError::Overloaded(format!(
+            return Err(match refused {
+                Refused::Full(_) => AppendError::Overloaded(format!(
                     "the write queue is full ({} requests); retry later",
                     self.config.inbox_capacity
-                )));
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                self.queued_bytes.fetch_sub(num_bytes, Ordering::AcqRel);
-                return Err(AppendError::ShuttingDown);
-            }
+                )),
+                Refused::Closed(_) => AppendError::ShuttingDown,
+            });
         }
         reply_rx.await.unwrap_or(Err(AppendError::ShuttingDown))
     }
@@ -660,7 +650,7 @@ impl Log {
     /// Applies document writes atomically in the writer's next group commit, so that
     /// frequent small writes (checkpoints) share the WAL write of the records instead of
     /// each taking a blocking thread and a RocksDB write of their own. Under `fsync`
-    /// durability they are fsynced with the group. When the writer's inbox is full, falls
+    /// durability they are fsynced with the group. When the commit queue is full, falls
     /// back to a direct write on the blocking pool.
     ///
     /// # Cancel safety
@@ -671,14 +661,9 @@ impl Log {
     ) -> Result<(), StorageError> {
         let (reply_tx, reply_rx) = oneshot::channel();
         let command = Command::Documents { writes, reply_tx };
-        let rejected = match self.inbox() {
-            Some(inbox) => match inbox.try_send(command) {
-                Ok(()) => None,
-                Err(TrySendError::Full(command) | TrySendError::Disconnected(command)) => {
-                    Some(command)
-                }
-            },
-            None => Some(command),
+        let rejected = match self.queue.submit(command) {
+            Ok(()) => None,
+            Err(Refused::Full(command) | Refused::Closed(command)) => Some(command),
         };
         let Some(Command::Documents { writes, .. }) = rejected else {
             return reply_rx
@@ -711,16 +696,14 @@ impl Log {
     #[doc(hidden)]
     pub fn stall_writer_for_tests(&self) -> std::sync::mpsc::Sender<()> {
         let (release_tx, release_rx) = std::sync::mpsc::channel();
-        if let Some(inbox) = self.inbox() {
-            let _ = inbox.send(Command::Stall { release_rx });
-        }
+        let _ = self.queue.submit_unbounded(Command::Stall { release_rx });
         release_tx
     }
 
     /// Stops the writer after it has written everything queued, then flushes the WAL to
     /// disk. Appends after this fail with `ShuttingDown`.
     pub fn close(&self) -> Result<(), StorageError> {
-        self.inbox_tx.lock().take();
+        self.queue.close();
         if let Some(thread) = self.writer_thread.lock().take() {
             let _ = thread.join();
         }

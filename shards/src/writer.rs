@@ -1,19 +1,20 @@
 //! The single writer: group commit.
 //!
-//! One OS thread owns every change to the log. It blocks for the first command in its
-//! bounded inbox, drains whatever else is queued (up to [`MAX_GROUP_BYTES`]), assigns
-//! per-shard sequence numbers in order, encodes one RocksDB write batch and writes it once
-//! (one WAL write; one fsync under `fsync` durability). Then it puts the records into each
-//! shard's tail, publishes each shard's new head and acknowledges every producer of the
-//! group. Stream creation, deletion and trims go through the same thread, so they are
-//! ordered with appends and never race them.
+//! Whoever holds the leadership of the [`CommitQueue`](crate::commit_queue) (the writer
+//! thread, or under buffered durability a producer committing inline) runs commands
+//! through the one [`Writer`]. A group of queued appends and document writes (up to
+//! [`MAX_GROUP_BYTES`]) gets per-shard sequence numbers in order, one RocksDB write batch
+//! and one write (one WAL write; one fsync under `fsync` durability). Then the writer
+//! puts the records into each shard's tail, publishes each shard's new head and
+//! acknowledges every producer of the group. Stream creation, deletion and trims run on
+//! the writer thread in their turn in the queue, so they are ordered with appends and
+//! never race them.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use crossbeam_channel::Receiver;
 use tokio::sync::oneshot;
 use tracing::{error, info};
 
@@ -103,51 +104,51 @@ pub(crate) struct Writer {
 
 /// What one group commit writes: appends and document writes, in one WriteBatch.
 #[derive(Default)]
-struct Group {
+pub(crate) struct Group {
     appends: Vec<AppendCommand>,
     documents: Vec<DocumentWrite>,
     document_replies: Vec<oneshot::Sender<Result<(), StorageError>>>,
 }
 
-impl Writer {
-    /// Runs until every sender of `inbox_rx` is gone and the inbox is drained.
-    pub fn run(mut self, inbox_rx: Receiver<Command>) {
-        let mut group = Group::default();
-        while let Ok(first) = inbox_rx.recv() {
-            let mut group_bytes = 0;
-            let mut next = Some(first);
-            while let Some(command) = next.take() {
-                match command {
-                    Command::Append(append) => {
-                        group_bytes += append.append.num_bytes;
-                        group.appends.push(append);
-                    }
-                    Command::Documents { writes, reply_tx } => {
-                        group.documents.extend(writes);
-                        group.document_replies.push(reply_tx);
-                    }
-                    other => {
-                        // Metadata changes are ordered after the appends queued before them.
-                        self.commit(&mut group);
-                        self.run_meta(other);
-                    }
-                }
-                if group_bytes < MAX_GROUP_BYTES {
-                    next = inbox_rx.try_recv().ok();
-                }
-            }
-            self.commit(&mut group);
+impl Command {
+    /// The bytes an append or a document write adds to a group; `None` for the commands
+    /// that run alone on the writer thread (metadata changes, stalls).
+    pub(crate) fn inline_bytes(&self) -> Option<usize> {
+        match self {
+            Command::Append(append) => Some(append.append.num_bytes),
+            // A checkpoint's key and value: small, but not free.
+            Command::Documents { writes, .. } => Some(64 * writes.len()),
+            _ => None,
         }
-        info!("log writer stopped");
+    }
+}
+
+impl Group {
+    /// Adds an append or a document write. Metadata commands never join a group.
+    pub(crate) fn add(&mut self, command: Command) {
+        match command {
+            Command::Append(append) => self.appends.push(append),
+            Command::Documents { writes, reply_tx } => {
+                self.documents.extend(writes);
+                self.document_replies.push(reply_tx);
+            }
+            _ => unreachable!("metadata commands run alone, not in a group"),
+        }
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.appends.is_empty() && self.document_replies.is_empty()
+    }
+}
+
+impl Writer {
     fn sync(&self) -> bool {
         self.durability == Durability::Fsync
     }
 
     /// Writes every queued append and document write in one batch and acknowledges them.
-    fn commit(&mut self, group: &mut Group) {
-        if group.appends.is_empty() && group.document_replies.is_empty() {
+    pub(crate) fn commit(&mut self, group: &mut Group) {
+        if group.is_empty() {
             return;
         }
         let appends = &mut group.appends;
@@ -284,10 +285,10 @@ impl Writer {
         }
     }
 
-    fn run_meta(&mut self, command: Command) {
+    pub(crate) fn run_meta(&mut self, command: Command) {
         match command {
             Command::Append(_) | Command::Documents { .. } => {
-                unreachable!("appends and documents are grouped by the caller")
+                unreachable!("appends and documents are committed in groups")
             }
             Command::CreateStream {
                 name,
