@@ -4,7 +4,10 @@
 //! 1. Backlog drain: preload N records, then start a TRIM_HORIZON mapping and time how
 //!    long a no-op native handler takes to receive them all.
 //! 2. Maximum load: producers put single records over gRPC as fast as they can (64 in
-//!    flight); the rate the handler receives them is the maximum.
+//!    flight); the rate the handler receives them is the maximum. By default every put
+//!    is a single-record request pipelined on one `PutRecordStream` call (as Redis and
+//!    NATS clients pipeline on one connection); `--producer unary` makes a `PutRecord`
+//!    call per record instead.
 //! 3. Latency at fractions of that maximum (default 25 / 50 / 80 %): an open-loop pacer
 //!    thread schedules each put at its time and fires it without waiting for earlier
 //!    acks; each record carries its scheduled time, and the handler records
@@ -27,6 +30,7 @@ use eddy_shards::{AppendRecord, Durability, Log};
 use tonic::transport::Channel;
 
 use crate::open_loop::{pace, process_cpu_secs, stamped_record, Sink};
+use crate::put_stream::PutStream;
 
 #[derive(clap::Args, Clone)]
 pub struct E2eArgs {
@@ -59,6 +63,35 @@ pub struct E2eArgs {
     /// Records for the Python drain.
     #[arg(long, default_value_t = 100_000)]
     python_backlog: u64,
+    /// How the latency phase puts: `stream` pipelines every put on one PutRecordStream
+    /// call; `unary` makes one PutRecord call per record.
+    #[arg(long, value_enum, default_value_t = PutCall::Stream)]
+    producer: PutCall,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum PutCall {
+    Stream,
+    Unary,
+}
+
+/// The latency phase's single-record puts, over either call.
+#[derive(Clone)]
+enum LiveProducer {
+    Unary(pb::records_client::RecordsClient<Channel>),
+    Stream(PutStream),
+}
+
+impl LiveProducer {
+    async fn put(&mut self, data: Bytes, n: u64) -> anyhow::Result<()> {
+        match self {
+            LiveProducer::Unary(client) => {
+                client.put_record(put_request(data, n)).await?;
+            }
+            LiveProducer::Stream(stream) => stream.put("live", &[(partition_key(n), data)]).await?,
+        }
+        Ok(())
+    }
 }
 
 pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
@@ -119,9 +152,16 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
     let endpoint = format!("http://{}", server.grpc_addr);
     let channel = eddy::grpc::client_endpoint(&endpoint)?.connect().await?;
     let client = pb::records_client::RecordsClient::new(channel);
+    let (client, call) = match args.producer {
+        PutCall::Unary => (LiveProducer::Unary(client), "a PutRecord call per record"),
+        PutCall::Stream => (
+            LiveProducer::Stream(PutStream::open(client).await?),
+            "single-record requests pipelined on one PutRecordStream call",
+        ),
+    };
     let max_rate = max_load(&client, &sink, &args).await?;
     println!(
-        "maximum put → handler load (single-record PutRecord, 64 in flight, {} durability): {max_rate:.0} records/s",
+        "maximum put → handler load ({call}, 64 in flight, {} durability): {max_rate:.0} records/s",
         args.durability
     );
     println!();
@@ -299,10 +339,14 @@ async fn drain_python(
     }
 }
 
+fn partition_key(n: u64) -> String {
+    format!("p{}", n % 256)
+}
+
 fn put_request(data: Bytes, n: u64) -> pb::PutRecordRequest {
     pb::PutRecordRequest {
         stream_name: "live".into(),
-        partition_key: format!("p{}", n % 256),
+        partition_key: partition_key(n),
         data,
         explicit_hash_key: None,
         sequence_number_for_ordering: None,
@@ -310,11 +354,7 @@ fn put_request(data: Bytes, n: u64) -> pb::PutRecordRequest {
 }
 
 /// Closed loop, 64 puts in flight, for `args.seconds`: the handler's receive rate.
-async fn max_load(
-    client: &pb::records_client::RecordsClient<Channel>,
-    sink: &Arc<Sink>,
-    args: &E2eArgs,
-) -> anyhow::Result<f64> {
+async fn max_load(client: &LiveProducer, sink: &Arc<Sink>, args: &E2eArgs) -> anyhow::Result<f64> {
     const IN_FLIGHT: u64 = 64;
     let run_for = Duration::from_secs_f64(args.seconds);
     let before = sink.records();
@@ -327,7 +367,7 @@ async fn max_load(
             let mut n = worker;
             while started.elapsed() < run_for {
                 let data = stamped_record(size, Instant::now());
-                client.put_record(put_request(data, n)).await?;
+                client.put(data, n).await?;
                 n += IN_FLIGHT;
             }
             anyhow::Ok((n - worker) / IN_FLIGHT)
@@ -349,7 +389,7 @@ async fn max_load(
 /// Open loop at `rate` records/s for `args.seconds`: each put fires at its scheduled time,
 /// whether or not earlier puts were acknowledged.
 async fn open_loop(
-    client: &pb::records_client::RecordsClient<Channel>,
+    client: &LiveProducer,
     sink: &Arc<Sink>,
     args: &E2eArgs,
     rate: u64,
@@ -366,7 +406,7 @@ async fn open_loop(
         let failures = pacer_failures.clone();
         runtime.spawn(async move {
             let data = stamped_record(size, scheduled);
-            if client.put_record(put_request(data, n)).await.is_err() {
+            if client.put(data, n).await.is_err() {
                 failures.fetch_add(1, Ordering::Relaxed);
             }
         });

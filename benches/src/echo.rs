@@ -1,6 +1,6 @@
 //! `eddy-bench echo-serve`: the gRPC transport ceiling. A tonic server with eddy's
 //! `Records` service and eddy's HTTP/2 settings (windows, frame and message sizes) that
-//! answers PutRecord and PutRecords at once with a plausible response (a shard id and a
+//! answers PutRecord, PutRecords and each PutRecordStream request at once with a plausible response (a shard id and a
 //! made-up increasing sequence number per entry) and stores nothing.
 //!
 //! `eddy-bench compare` starts it as a child process like every other system and drives
@@ -16,6 +16,7 @@ use eddy::grpc::{
     MAX_ENCODING_MESSAGE_BYTES, MAX_FRAME_BYTES, STREAM_WINDOW_BYTES,
 };
 use eddy_proto::v1 as pb;
+use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status};
 
 /// The line `echo-serve` prints once it listens, followed by the address.
@@ -43,6 +44,20 @@ impl Echo {
 
 const SHARD_ID: &str = "shardId-000000000000";
 
+fn put_results(sequence_numbers: std::ops::Range<u64>) -> Vec<pb::PutRecordsResult> {
+    sequence_numbers
+        .map(|sequence_number| pb::PutRecordsResult {
+            shard_id: SHARD_ID.into(),
+            sequence_number,
+            error_code: String::new(),
+            error_message: String::new(),
+        })
+        .collect()
+}
+
+type PutStream =
+    Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::PutRecordStreamResponse, Status>> + Send>>;
+
 type NoStream =
     Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::SubscribeToShardEvent, Status>> + Send>>;
 
@@ -65,16 +80,31 @@ impl pb::records_server::Records for Echo {
         let count = request.get_ref().records.len();
         Ok(Response::new(pb::PutRecordsResponse {
             failed_record_count: 0,
-            records: self
-                .sequence_numbers(count)
-                .map(|sequence_number| pb::PutRecordsResult {
-                    shard_id: SHARD_ID.into(),
-                    sequence_number,
-                    error_code: String::new(),
-                    error_message: String::new(),
-                })
-                .collect(),
+            records: put_results(self.sequence_numbers(count)),
         }))
+    }
+
+    type PutRecordStreamStream = PutStream;
+
+    async fn put_record_stream(
+        &self,
+        request: Request<tonic::Streaming<pb::PutRecordStreamRequest>>,
+    ) -> Result<Response<Self::PutRecordStreamStream>, Status> {
+        // Sequence numbers of this call only: increasing, as eddy's are per shard.
+        let mut next_seq = 0;
+        let responses = request.into_inner().map(move |request| {
+            request.map(|request| {
+                let first = next_seq;
+                next_seq += request.records.len() as u64;
+                pb::PutRecordStreamResponse {
+                    request_id: request.request_id,
+                    records: put_results(first..next_seq),
+                    error_code: 0,
+                    error_message: String::new(),
+                }
+            })
+        });
+        Ok(Response::new(Box::pin(responses)))
     }
 
     async fn get_shard_iterator(

@@ -19,6 +19,7 @@ mod echo;
 mod kinesis_client;
 mod open_loop;
 mod put;
+mod put_stream;
 mod report;
 mod systems;
 

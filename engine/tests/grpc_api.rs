@@ -489,3 +489,111 @@ async fn health_and_reflection_services_answer() {
     assert!(names.contains(&"eddy.v1.Streams".to_string()), "{names:?}");
     assert!(names.contains(&"eddy.v1.Records".to_string()), "{names:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_record_stream_pipelines_and_acknowledges_in_order() {
+    const REQUESTS: u64 = 3000;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), "buffered");
+    let mut c = server.clients().await;
+    c.create_stream("pipe", 4).await;
+
+    // Every request is sent before any acknowledgement is read: more than the server
+    // keeps in flight, so its flow control is exercised. A few are bad and must fail
+    // alone, writing nothing.
+    let request = |id: u64| {
+        let key = format!("k{}", id % 7);
+        let mut request = pb::PutRecordStreamRequest {
+            request_id: id,
+            stream_name: "pipe".into(),
+            records: (0..=id % 3)
+                .map(|i| entry(&key, format!("{id}.{i}").as_bytes()))
+                .collect(),
+        };
+        match id {
+            500 => request.stream_name = "missing".into(),
+            700 => request.records.clear(),
+            900 => request.records[0].partition_key.clear(),
+            _ => {}
+        }
+        request
+    };
+    let (requests_tx, requests_rx) = tokio::sync::mpsc::unbounded_channel();
+    for id in 0..REQUESTS {
+        requests_tx.send(request(id)).unwrap();
+    }
+    drop(requests_tx);
+    let mut responses = c
+        .records
+        .put_record_stream(tokio_stream::wrappers::UnboundedReceiverStream::new(
+            requests_rx,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+
+    // Per shard, the data in the order it was sent, of the requests that succeeded.
+    let mut sent_per_shard: std::collections::HashMap<String, Vec<Vec<u8>>> = Default::default();
+    for id in 0..REQUESTS {
+        let response = responses
+            .message()
+            .await
+            .unwrap()
+            .expect("one response per request");
+        assert_eq!(response.request_id, id, "acknowledged in request order");
+        let expected_code = match id {
+            500 => Some(Code::NotFound),
+            700 | 900 => Some(Code::InvalidArgument),
+            _ => None,
+        };
+        if let Some(code) = expected_code {
+            assert_eq!(response.error_code, code as i32, "request {id}");
+            assert!(response.records.is_empty());
+            if id == 900 {
+                assert!(
+                    response.error_message.contains("records[0].partition_key"),
+                    "{}",
+                    response.error_message
+                );
+            }
+            continue;
+        }
+        assert_eq!(
+            response.error_code, 0,
+            "request {id}: {}",
+            response.error_message
+        );
+        let sent = request(id);
+        assert_eq!(response.records.len(), sent.records.len());
+        for (result, entry) in response.records.iter().zip(sent.records) {
+            sent_per_shard
+                .entry(result.shard_id.clone())
+                .or_default()
+                .push(entry.data.to_vec());
+        }
+    }
+    assert!(
+        responses.message().await.unwrap().is_none(),
+        "the call ends after the last ack"
+    );
+
+    // What was acknowledged is stored, per shard in the order it was sent, and nothing of
+    // the refused requests.
+    let mut stored_total = 0;
+    for shard in 0..4 {
+        let shard_id = format!("shardId-{shard:012}");
+        let stored: Vec<Vec<u8>> = c
+            .read_all("pipe", &shard_id)
+            .await
+            .into_iter()
+            .map(|record| record.data.to_vec())
+            .collect();
+        stored_total += stored.len();
+        assert_eq!(stored, sent_per_shard.remove(&shard_id).unwrap_or_default());
+    }
+    let expected: u64 = (0..REQUESTS)
+        .filter(|id| ![500, 700, 900].contains(id))
+        .map(|id| id % 3 + 1)
+        .sum();
+    assert_eq!(stored_total as u64, expected);
+}

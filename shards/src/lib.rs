@@ -47,8 +47,8 @@ pub use error::{
     ReadError, StorageError, UpdateStreamError,
 };
 pub use log::{
-    AppendRecord, Appended, Durability, Log, LogConfig, ReadBatch, ShardHandle, StreamDescription,
-    WriteStats,
+    AppendRecord, Appended, Durability, Log, LogConfig, PendingAppend, ReadBatch, ShardHandle,
+    StreamDescription, WriteStats,
 };
 pub use record::Record;
 pub use stream::{shard_id_of_index, shard_index_of_id, ShardMeta, StreamMeta};

@@ -1,8 +1,11 @@
 //! [`Log`]: the façade over streams, shards and records.
 
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
@@ -172,6 +175,25 @@ pub struct WriteStats {
     /// Bytes of appends waiting for the writer now (producers are throttled past
     /// `max_queued_bytes`).
     pub queued_bytes: usize,
+}
+
+/// An append that is queued or committed, resolving to its records' positions once it
+/// is durable (see [`Log::submit_records`]).
+///
+/// # Cancel safety
+/// Dropping it does not withdraw the append: it may still be written.
+pub struct PendingAppend {
+    reply_rx: oneshot::Receiver<Result<Vec<Appended>, AppendError>>,
+}
+
+impl Future for PendingAppend {
+    type Output = Result<Vec<Appended>, AppendError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.reply_rx)
+            .poll(cx)
+            .map(|reply| reply.unwrap_or(Err(AppendError::ShuttingDown)))
+    }
 }
 
 impl Log {
@@ -374,7 +396,7 @@ impl Log {
                 .into());
             }
         }
-        let mut appended = self.submit(stream, vec![routed]).await?;
+        let mut appended = self.enqueue(stream, vec![routed])?.await?;
         Ok(appended.pop().expect("one record in, one out"))
     }
 
@@ -391,7 +413,7 @@ impl Log {
     ) -> Result<Appended, AppendError> {
         let stream = self.catalog.get(stream_name)?;
         let routed = route(&stream, record, None, limits::MAX_SYSTEM_RECORD_BYTES)?;
-        let mut appended = self.submit(stream, vec![routed]).await?;
+        let mut appended = self.enqueue(stream, vec![routed])?.await?;
         Ok(appended.pop().expect("one record in, one out"))
     }
 
@@ -406,6 +428,19 @@ impl Log {
         stream_name: &str,
         records: Vec<AppendRecord>,
     ) -> Result<Vec<Appended>, AppendError> {
+        self.submit_records(stream_name, records)?.await
+    }
+
+    /// Like [`Log::put_records`], but returns as soon as the records are queued (or
+    /// already committed): appends submitted one after another commit in that order, so
+    /// a pipelining producer can submit its next request before awaiting the previous
+    /// one's [`PendingAppend`]. Everything [`Log::put_records`] refuses is refused here,
+    /// before anything is queued.
+    pub fn submit_records(
+        &self,
+        stream_name: &str,
+        records: Vec<AppendRecord>,
+    ) -> Result<PendingAppend, AppendError> {
         if records.is_empty() || records.len() > limits::MAX_PUT_RECORDS_ENTRIES {
             return Err(InvalidArgument::new(
                 "records",
@@ -439,14 +474,15 @@ impl Log {
                 route(&stream, record, Some(index), limits::MAX_RECORD_DATA_BYTES)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        self.submit(stream, routed).await
+        self.enqueue(stream, routed)
     }
 
-    async fn submit(
+    /// Encodes an append and hands it to the commit queue (which may commit it at once).
+    fn enqueue(
         &self,
         stream: Arc<StreamState>,
         records: Vec<RoutedRecord>,
-    ) -> Result<Vec<Appended>, AppendError> {
+    ) -> Result<PendingAppend, AppendError> {
         let append = EncodedAppend::encode(&stream, records);
         let num_bytes = append.num_bytes;
         let queued = self.queued_bytes.fetch_add(num_bytes, Ordering::AcqRel);
@@ -473,7 +509,7 @@ impl Log {
                 Refused::Closed(_) => AppendError::ShuttingDown,
             });
         }
-        reply_rx.await.unwrap_or(Err(AppendError::ShuttingDown))
+        Ok(PendingAppend { reply_rx })
     }
 
     /// Reads up to `max_records` records (and about `max_bytes`, but at least one record)

@@ -1,5 +1,6 @@
 //! W4: put → function latency. Each system's maximum is measured first (closed loop,
-//! single-record puts, 64 in flight, until the consumer has every record); then an
+//! single-record puts, 64 in flight, until the consumer has every record; every put
+//! pipelined on one connection, see [`super::Target::pipelined_producer`]); then an
 //! open-loop pacer offers 25 / 50 / 80 % of it, one record per put. Each record carries
 //! its scheduled send time, and the consumer records now − scheduled, so queueing in the
 //! client or the server is not hidden by coordinated omission.
@@ -29,7 +30,7 @@ pub async fn run(
     record_size: usize,
 ) -> anyhow::Result<Vec<Figure>> {
     let sink = target.subscribe(false, BATCH, true).await?;
-    let producer = target.producer().await?;
+    let producer = target.pipelined_producer().await?;
     let max_rate = max_load(&producer, &sink, seconds, record_size).await?;
     let mut figures = Vec::new();
     for &fraction in fractions {

@@ -38,6 +38,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::open_loop::{self, Sink};
+use crate::put_stream::PutStream;
 use crate::systems::{DurabilityLabel, Endpoint, Installed, Producer, Running, System, STREAM};
 
 /// The most consumers (mappings) one eddy target can serve: its native functions are
@@ -223,6 +224,19 @@ impl Target {
                 ))
             }
             Server::Peer(running) => running.producer(self.shards).await,
+        }
+    }
+
+    /// A producer that pipelines every put of every clone on one connection: eddy's
+    /// `PutRecordStream`; the peers' own producers already do (Redis's multiplexed
+    /// connection, NATS's asynchronous publish, kinesalite excepted: it has no pipelined
+    /// API, so it gets its HTTP client).
+    pub async fn pipelined_producer(&self) -> anyhow::Result<Producer> {
+        match self.producer().await? {
+            Producer::EddyGrpc(client) => {
+                Ok(Producer::EddyGrpcStream(PutStream::open(client).await?))
+            }
+            other => Ok(other),
         }
     }
 

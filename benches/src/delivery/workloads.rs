@@ -148,6 +148,9 @@ async fn w4(
     }
     out.push_str(concat!(
         "\nW4 maximum: single-record puts, 64 in flight, closed loop, until the consumer had every record. ",
+        "Every system's puts are pipelined on one connection: eddy's on one PutRecordStream call, ",
+        "Redis's XADDs on one multiplexed connection, NATS's as asynchronous publishes; ",
+        "kinesalite has no pipelined call, so each put is its own PutRecord HTTP request. ",
         "eddy / this (p99) is eddy's p99 over the peer's: below 1, eddy is faster. ",
         "eddy's CPU and RSS are this whole process's (server, load generator, consumer); ",
         "a peer's CPU is its server's plus this process's (load generator, consumer), its RSS its server's.\n"

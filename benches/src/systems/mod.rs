@@ -22,6 +22,7 @@ use redis::AsyncCommands;
 
 use self::process::{free_port, wait_for_port, ServerProcess};
 use crate::kinesis_client::KinesisClient;
+use crate::put_stream::PutStream;
 
 pub const STREAM: &str = "bench";
 
@@ -426,6 +427,8 @@ fn banner(process: &mut ServerProcess, log: &Path, prefix: &str) -> anyhow::Resu
 #[derive(Clone)]
 pub enum Producer {
     EddyGrpc(pb::records_client::RecordsClient<tonic::transport::Channel>),
+    /// Every put on one pipelined `PutRecordStream` call.
+    EddyGrpcStream(PutStream),
     Kinesis(KinesisClient),
     Redis {
         connection: redis::aio::MultiplexedConnection,
@@ -441,6 +444,18 @@ pub enum Producer {
 /// NATS subject) of its key's shard, as a producer sharding by hand would do.
 pub fn shard_of(key: &str, shards: u32) -> u32 {
     (eddy_shards::hash_key::hash_key_of_partition_key(key) % u128::from(shards.max(1))) as u32
+}
+
+/// (partition key, data) records as eddy's PutRecords entries.
+pub fn put_entries(records: &[(String, Bytes)]) -> Vec<pb::PutRecordsEntry> {
+    records
+        .iter()
+        .map(|(key, data)| pb::PutRecordsEntry {
+            partition_key: key.clone(),
+            data: data.clone(),
+            explicit_hash_key: None,
+        })
+        .collect()
 }
 
 impl Producer {
@@ -463,20 +478,14 @@ impl Producer {
                     let response = client
                         .put_records(pb::PutRecordsRequest {
                             stream_name: STREAM.into(),
-                            records: records
-                                .iter()
-                                .map(|(key, data)| pb::PutRecordsEntry {
-                                    partition_key: key.clone(),
-                                    data: data.clone(),
-                                    explicit_hash_key: None,
-                                })
-                                .collect(),
+                            records: put_entries(records),
                         })
                         .await?
                         .into_inner();
                     anyhow::ensure!(response.failed_record_count == 0, "records failed");
                 }
             }
+            Producer::EddyGrpcStream(stream) => stream.put(STREAM, records).await?,
             Producer::Kinesis(client) => {
                 if let [(key, data)] = records {
                     client.put_record(STREAM, key, data).await?;

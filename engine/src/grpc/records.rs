@@ -1,20 +1,26 @@
 //! The `eddy.v1.Records` gRPC service: put, iterators, get and subscribe.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use eddy_proto::v1 as pb;
 use eddy_shards::limits::{check_stream_name, MAX_GET_RECORDS_BYTES, MAX_GET_RECORDS_LIMIT};
-use eddy_shards::{AppendRecord, InvalidArgument, Log, ReadBatch, Record, ShardHandle};
+use eddy_shards::{
+    AppendRecord, Appended, InvalidArgument, Log, PendingAppend, ReadBatch, Record, ShardHandle,
+};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tokio_util::sync::CancellationToken;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 
 use super::status;
 use crate::shard_reads::{self, StartingPosition};
 
+/// PutRecordStream requests one call may have awaiting acknowledgement before the server
+/// stops reading it.
+const PUT_STREAM_IN_FLIGHT: usize = 1024;
 /// Events a subscription may have queued for a slow client before the reader pauses.
 const SUBSCRIPTION_QUEUE_EVENTS: usize = 4;
 /// Records per subscription event.
@@ -115,6 +121,8 @@ pub fn record_to_proto(record: &Record) -> pb::Record {
     }
 }
 
+type PutStream = Pin<Box<dyn Stream<Item = Result<pb::PutRecordStreamResponse, Status>> + Send>>;
+
 type SubscribeStream =
     Pin<Box<dyn Stream<Item = Result<pb::SubscribeToShardEvent, Status>> + Send>>;
 
@@ -152,32 +160,31 @@ impl pb::records_server::Records for RecordsService {
     ) -> Result<Response<pb::PutRecordsResponse>, Status> {
         let request = request.into_inner();
         check_stream_name("stream_name", &request.stream_name).map_err(status::invalid_argument)?;
-        let records = request
-            .records
-            .into_iter()
-            .map(|entry| AppendRecord {
-                partition_key: entry.partition_key,
-                data: entry.data,
-                explicit_hash_key: entry.explicit_hash_key,
-            })
-            .collect();
         let appended = self
             .log
-            .put_records(&request.stream_name, records)
+            .put_records(&request.stream_name, append_records(request.records))
             .await
             .map_err(status::append)?;
         Ok(Response::new(pb::PutRecordsResponse {
             failed_record_count: 0,
-            records: appended
-                .iter()
-                .map(|at| pb::PutRecordsResult {
-                    shard_id: eddy_shards::shard_id_of_index(at.shard_index),
-                    sequence_number: at.seq,
-                    error_code: String::new(),
-                    error_message: String::new(),
-                })
-                .collect(),
+            records: put_results(&appended),
         }))
+    }
+
+    type PutRecordStreamStream = PutStream;
+
+    async fn put_record_stream(
+        &self,
+        request: Request<Streaming<pb::PutRecordStreamRequest>>,
+    ) -> Result<Response<Self::PutRecordStreamStream>, Status> {
+        let requests = request.into_inner();
+        let (responses_tx, responses_rx) = mpsc::channel(PUT_STREAM_IN_FLIGHT);
+        let log = self.log.clone();
+        let shutdown = self.shutdown.clone();
+        // Task: grpc-put-stream, one per PutRecordStream call; ends when the client has
+        // closed its side and every acknowledgement is out, or when the client goes away.
+        tokio::spawn(pipeline_puts(log, requests, responses_tx, shutdown));
+        Ok(Response::new(Box::pin(ReceiverStream::new(responses_rx))))
     }
 
     async fn get_shard_iterator(
@@ -234,6 +241,112 @@ impl pb::records_server::Records for RecordsService {
         // Task: grpc-subscription, one per SubscribeToShard call, ends with its client.
         tokio::spawn(push_records(log, shard, from_seq, events_tx, shutdown));
         Ok(Response::new(Box::pin(ReceiverStream::new(events_rx))))
+    }
+}
+
+fn append_records(entries: Vec<pb::PutRecordsEntry>) -> Vec<AppendRecord> {
+    entries
+        .into_iter()
+        .map(|entry| AppendRecord {
+            partition_key: entry.partition_key,
+            data: entry.data,
+            explicit_hash_key: entry.explicit_hash_key,
+        })
+        .collect()
+}
+
+fn put_results(appended: &[Appended]) -> Vec<pb::PutRecordsResult> {
+    appended
+        .iter()
+        .map(|at| pb::PutRecordsResult {
+            shard_id: eddy_shards::shard_id_of_index(at.shard_index),
+            sequence_number: at.seq,
+            error_code: String::new(),
+            error_message: String::new(),
+        })
+        .collect()
+}
+
+/// A PutRecordStream request handed to the log (or refused before anything was queued).
+type InFlightPut = (u64, Result<PendingAppend, Status>);
+
+/// Serves one PutRecordStream call: submits each request to the log as it arrives, so
+/// they commit in arrival order, and sends the acknowledgements back in that order while
+/// reading on. Stops reading while [`PUT_STREAM_IN_FLIGHT`] requests await their
+/// acknowledgement, so a fast client is held back by HTTP/2 flow control, not buffered.
+async fn pipeline_puts(
+    log: Arc<Log>,
+    mut requests: Streaming<pb::PutRecordStreamRequest>,
+    responses_tx: mpsc::Sender<Result<pb::PutRecordStreamResponse, Status>>,
+    shutdown: CancellationToken,
+) {
+    let mut in_flight: VecDeque<InFlightPut> = VecDeque::new();
+    let mut reading = true;
+    let mut shut_down = false;
+    loop {
+        if !reading && in_flight.is_empty() {
+            if shut_down {
+                let _ = responses_tx.send(Err(status::shutting_down())).await;
+            }
+            return;
+        }
+        tokio::select! {
+            outcome = oldest_outcome(&mut in_flight), if !in_flight.is_empty() => {
+                let (request_id, _) = in_flight.pop_front().expect("awaited the oldest");
+                let response = match outcome {
+                    Ok(appended) => pb::PutRecordStreamResponse {
+                        request_id,
+                        records: put_results(&appended),
+                        error_code: 0,
+                        error_message: String::new(),
+                    },
+                    Err(status) => pb::PutRecordStreamResponse {
+                        request_id,
+                        records: Vec::new(),
+                        error_code: status.code() as i32,
+                        error_message: status.message().to_owned(),
+                    },
+                };
+                if responses_tx.send(Ok(response)).await.is_err() {
+                    return; // the client went away; what it sent may still be written
+                }
+            }
+            message = requests.message(), if reading && in_flight.len() < PUT_STREAM_IN_FLIGHT => {
+                match message {
+                    Ok(Some(request)) => {
+                        let submitted = submit_put(&log, request.stream_name, request.records);
+                        in_flight.push_back((request.request_id, submitted));
+                    }
+                    // The client closed its side, or broke the call: acknowledge what was
+                    // read, then end.
+                    Ok(None) | Err(_) => reading = false,
+                }
+            }
+            _ = shutdown.cancelled(), if reading => {
+                reading = false;
+                shut_down = true;
+            }
+        }
+    }
+}
+
+fn submit_put(
+    log: &Log,
+    stream_name: String,
+    entries: Vec<pb::PutRecordsEntry>,
+) -> Result<PendingAppend, Status> {
+    check_stream_name("stream_name", &stream_name).map_err(status::invalid_argument)?;
+    log.submit_records(&stream_name, append_records(entries))
+        .map_err(status::append)
+}
+
+/// The outcome of the oldest request in flight. Cancel safe: the request stays at the
+/// front until its caller pops it.
+async fn oldest_outcome(in_flight: &mut VecDeque<InFlightPut>) -> Result<Vec<Appended>, Status> {
+    match in_flight.front_mut() {
+        Some((_, Ok(pending))) => pending.await.map_err(status::append),
+        Some((_, Err(status))) => Err(status.clone()),
+        None => std::future::pending().await,
     }
 }
 

@@ -1,0 +1,102 @@
+//! A pipelining eddy producer: every put of every clone goes on one `PutRecordStream`
+//! call, without waiting for the acknowledgements of earlier ones, as Redis's multiplexed
+//! connection pipelines XADDs and NATS publishes asynchronously. The server acknowledges
+//! in request order, so waiters are kept in a queue in the order their requests were sent.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use eddy_proto::v1 as pb;
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tonic::transport::Channel;
+
+use crate::systems::put_entries;
+
+type Waiter = oneshot::Sender<Result<(), String>>;
+
+struct Pipeline {
+    requests_tx: mpsc::UnboundedSender<pb::PutRecordStreamRequest>,
+    next_request_id: u64,
+    /// Waiters in the order their requests were sent (the order of the acknowledgements).
+    waiting: VecDeque<(u64, Waiter)>,
+}
+
+#[derive(Clone)]
+pub struct PutStream {
+    pipeline: Arc<Mutex<Pipeline>>,
+}
+
+impl PutStream {
+    /// Opens the call and starts the task that hands acknowledgements to their waiters.
+    pub async fn open(
+        mut client: pb::records_client::RecordsClient<Channel>,
+    ) -> anyhow::Result<Self> {
+        let (requests_tx, requests_rx) = mpsc::unbounded_channel();
+        let mut responses = client
+            .put_record_stream(UnboundedReceiverStream::new(requests_rx))
+            .await?
+            .into_inner();
+        let pipeline = Arc::new(Mutex::new(Pipeline {
+            requests_tx,
+            next_request_id: 0,
+            waiting: VecDeque::new(),
+        }));
+        let acks = pipeline.clone();
+        // Task: bench-put-acks, one per PutStream; ends with the call.
+        tokio::spawn(async move {
+            let failure = loop {
+                match responses.message().await {
+                    Ok(Some(response)) => {
+                        let Some((request_id, waiter)) = acks.lock().waiting.pop_front() else {
+                            break format!("unexpected acknowledgement {}", response.request_id);
+                        };
+                        if request_id != response.request_id {
+                            break format!(
+                                "acknowledgement {} arrived for request {request_id}",
+                                response.request_id
+                            );
+                        }
+                        let outcome = match response.error_code {
+                            0 => Ok(()),
+                            code => Err(format!("code {code}: {}", response.error_message)),
+                        };
+                        let _ = waiter.send(outcome);
+                    }
+                    Ok(None) => break "the put stream ended".to_owned(),
+                    Err(status) => break format!("the put stream failed: {status}"),
+                }
+            };
+            for (_, waiter) in acks.lock().waiting.drain(..) {
+                let _ = waiter.send(Err(failure.clone()));
+            }
+        });
+        Ok(Self { pipeline })
+    }
+
+    /// Puts `records` on `stream` and waits for their acknowledgement.
+    pub async fn put(&self, stream: &str, records: &[(String, Bytes)]) -> anyhow::Result<()> {
+        let (waiter, outcome) = oneshot::channel();
+        {
+            let mut pipeline = self.pipeline.lock();
+            let request_id = pipeline.next_request_id;
+            pipeline.next_request_id += 1;
+            let request = pb::PutRecordStreamRequest {
+                request_id,
+                stream_name: stream.into(),
+                records: put_entries(records),
+            };
+            pipeline
+                .requests_tx
+                .send(request)
+                .map_err(|_| anyhow::anyhow!("the put stream is closed"))?;
+            pipeline.waiting.push_back((request_id, waiter));
+        }
+        outcome
+            .await
+            .map_err(|_| anyhow::anyhow!("the put stream closed before acknowledging"))?
+            .map_err(|message| anyhow::anyhow!("put refused: {message}"))
+    }
+}
