@@ -83,6 +83,14 @@ enum LiveProducer {
 }
 
 impl LiveProducer {
+    /// Stream puts sent without waiting that failed so far.
+    fn unwaited_failures(&self) -> u64 {
+        match self {
+            LiveProducer::Unary(_) => 0,
+            LiveProducer::Stream(stream) => stream.unwaited_failures(),
+        }
+    }
+
     async fn put(&mut self, data: Bytes, n: u64) -> anyhow::Result<()> {
         match self {
             LiveProducer::Unary(client) => {
@@ -401,21 +409,33 @@ async fn open_loop(
     let (client, size) = (client.clone(), args.record_size);
     let failures = Arc::new(AtomicU64::new(0));
     let pacer_failures = failures.clone();
+    let failed_before = client.unwaited_failures();
+    let pacer_client = client.clone();
     pace(rate as f64, total, move |n, scheduled| {
-        let mut client = client.clone();
-        let failures = pacer_failures.clone();
-        runtime.spawn(async move {
-            let data = stamped_record(size, scheduled);
-            if client.put(data, n).await.is_err() {
-                failures.fetch_add(1, Ordering::Relaxed);
+        let data = stamped_record(size, scheduled);
+        match &pacer_client {
+            // The pacer thread sends on the call itself: no task per put.
+            LiveProducer::Stream(stream) => {
+                if stream.send("live", &[(partition_key(n), data)]).is_err() {
+                    pacer_failures.fetch_add(1, Ordering::Relaxed);
+                }
             }
-        });
+            LiveProducer::Unary(_) => {
+                let (mut client, failures) = (pacer_client.clone(), pacer_failures.clone());
+                runtime.spawn(async move {
+                    if client.put(data, n).await.is_err() {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                });
+            }
+        }
     })
     .await?;
-    let failed = failures.load(Ordering::Relaxed);
+    let delivered = sink.wait_for(before + total, Duration::from_secs(60)).await;
+    let failed = failures.load(Ordering::Relaxed) + client.unwaited_failures() - failed_before;
     anyhow::ensure!(failed == 0, "{failed} puts failed at {rate} records/s");
     anyhow::ensure!(
-        sink.wait_for(before + total, Duration::from_secs(60)).await,
+        delivered,
         "the handler did not receive every record at {rate} records/s"
     );
     Ok(())

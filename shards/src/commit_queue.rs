@@ -90,26 +90,47 @@ impl CommitQueue {
     /// when the log is idle (see the module docs). Either way the outcome arrives on the
     /// command's reply channel. Refused when the queue is full or closing.
     pub fn submit(&self, command: Command) -> Result<(), Refused> {
+        self.submit_all(vec![command])
+            .pop()
+            .expect("one outcome per command")
+    }
+
+    /// Like [`CommitQueue::submit`] for several commands, in order: when the log is idle
+    /// and they are small enough, they commit together in one group on the caller's
+    /// thread. One outcome per command, in order.
+    pub fn submit_all(&self, commands: Vec<Command>) -> Vec<Result<(), Refused>> {
         let mut state = self.state.lock();
         if state.closed {
-            return Err(Refused::Closed(command));
+            return commands
+                .into_iter()
+                .map(|c| Err(Refused::Closed(c)))
+                .collect();
         }
+        let bytes: Option<usize> = commands.iter().map(Command::inline_bytes).sum();
         if state.leader == Leader::Idle
             && self.producers_lead
-            && command
-                .inline_bytes()
-                .is_some_and(|bytes| bytes <= INLINE_GROUP_BYTES)
+            && bytes.is_some_and(|bytes| bytes <= INLINE_GROUP_BYTES)
         {
             state.leader = Leader::Producer;
             drop(state);
-            self.lead_inline(command);
-            return Ok(());
+            let count = commands.len();
+            let mut group = Group::default();
+            for command in commands {
+                group.add(command);
+            }
+            self.lead_inline(group);
+            return (0..count).map(|_| Ok(())).collect();
         }
-        if state.commands.len() >= self.capacity {
-            return Err(Refused::Full(command));
-        }
-        self.enqueue(&mut state, command);
-        Ok(())
+        commands
+            .into_iter()
+            .map(|command| {
+                if state.commands.len() >= self.capacity {
+                    return Err(Refused::Full(command));
+                }
+                self.enqueue(&mut state, command);
+                Ok(())
+            })
+            .collect()
     }
 
     /// Queues a command that must not be refused for lack of room (metadata changes,
@@ -131,13 +152,11 @@ impl CommitQueue {
         }
     }
 
-    /// Runs as the producer-leader: commits `own`, then at most one more small group,
-    /// then gives the leadership up or hands it to the writer thread.
-    fn lead_inline(&self, own: Command) {
+    /// Runs as the producer-leader: commits the caller's own `group`, then at most one
+    /// more small group, then gives the leadership up or hands it to the writer thread.
+    fn lead_inline(&self, mut group: Group) {
         // If a commit panics, the leadership must not stay with a task that is gone.
         let handover = HandOverOnUnwind(self);
-        let mut group = Group::default();
-        group.add(own);
         self.writer.lock().commit(&mut group);
         let more = {
             let mut state = self.state.lock();

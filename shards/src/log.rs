@@ -441,6 +441,47 @@ impl Log {
         stream_name: &str,
         records: Vec<AppendRecord>,
     ) -> Result<PendingAppend, AppendError> {
+        let (stream, routed) = self.route_records(stream_name, records)?;
+        self.enqueue(stream, routed)
+    }
+
+    /// Like [`Log::submit_records`] for several requests, in order. Those that pass
+    /// validation are queued together, so on an idle log they commit in one group: one
+    /// RocksDB write and one wake-up of each shard's readers for all of them. One outcome
+    /// per request, in order; a refused request writes nothing and does not affect the
+    /// others.
+    pub fn submit_records_all(
+        &self,
+        requests: Vec<(String, Vec<AppendRecord>)>,
+    ) -> Vec<Result<PendingAppend, AppendError>> {
+        let mut outcomes = Vec::with_capacity(requests.len());
+        let mut commands = Vec::with_capacity(requests.len());
+        for (stream_name, records) in requests {
+            let admitted = self
+                .route_records(&stream_name, records)
+                .and_then(|(stream, routed)| self.admit(stream, routed));
+            outcomes.push(admitted.map(|(command, pending)| {
+                commands.push(command);
+                pending
+            }));
+        }
+        let mut submitted = self.queue.submit_all(commands).into_iter();
+        for outcome in &mut outcomes {
+            if outcome.is_ok() {
+                if let Err(refused) = submitted.next().expect("one outcome per command") {
+                    *outcome = Err(self.refusal(refused));
+                }
+            }
+        }
+        outcomes
+    }
+
+    /// Checks a PutRecords-style request against every limit and routes its records.
+    fn route_records(
+        &self,
+        stream_name: &str,
+        records: Vec<AppendRecord>,
+    ) -> Result<(Arc<StreamState>, Vec<RoutedRecord>), AppendError> {
         if records.is_empty() || records.len() > limits::MAX_PUT_RECORDS_ENTRIES {
             return Err(InvalidArgument::new(
                 "records",
@@ -474,7 +515,7 @@ impl Log {
                 route(&stream, record, Some(index), limits::MAX_RECORD_DATA_BYTES)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        self.enqueue(stream, routed)
+        Ok((stream, routed))
     }
 
     /// Encodes an append and hands it to the commit queue (which may commit it at once).
@@ -483,6 +524,20 @@ impl Log {
         stream: Arc<StreamState>,
         records: Vec<RoutedRecord>,
     ) -> Result<PendingAppend, AppendError> {
+        let (command, pending) = self.admit(stream, records)?;
+        self.queue
+            .submit(command)
+            .map_err(|refused| self.refusal(refused))?;
+        Ok(pending)
+    }
+
+    /// Encodes an append and reserves its bytes in the write queue's budget: the command
+    /// to queue, and where its outcome will arrive.
+    fn admit(
+        &self,
+        stream: Arc<StreamState>,
+        records: Vec<RoutedRecord>,
+    ) -> Result<(Command, PendingAppend), AppendError> {
         let append = EncodedAppend::encode(&stream, records);
         let num_bytes = append.num_bytes;
         let queued = self.queued_bytes.fetch_add(num_bytes, Ordering::AcqRel);
@@ -499,17 +554,21 @@ impl Log {
             append,
             reply_tx,
         });
-        if let Err(refused) = self.queue.submit(command) {
-            self.queued_bytes.fetch_sub(num_bytes, Ordering::AcqRel);
-            return Err(match refused {
-                Refused::Full(_) => AppendError::Overloaded(format!(
-                    "the write queue is full ({} requests); retry later",
-                    self.config.inbox_capacity
-                )),
-                Refused::Closed(_) => AppendError::ShuttingDown,
-            });
+        Ok((command, PendingAppend { reply_rx }))
+    }
+
+    /// The error for an append the commit queue refused; releases its reserved bytes.
+    fn refusal(&self, refused: Refused) -> AppendError {
+        let (Refused::Full(command) | Refused::Closed(command)) = &refused;
+        let num_bytes = command.inline_bytes().unwrap_or(0);
+        self.queued_bytes.fetch_sub(num_bytes, Ordering::AcqRel);
+        match refused {
+            Refused::Full(_) => AppendError::Overloaded(format!(
+                "the write queue is full ({} requests); retry later",
+                self.config.inbox_capacity
+            )),
+            Refused::Closed(_) => AppendError::ShuttingDown,
         }
-        Ok(PendingAppend { reply_rx })
     }
 
     /// Reads up to `max_records` records (and about `max_bytes`, but at least one record)
@@ -889,6 +948,57 @@ mod tests {
         }
     }
 
+    /// Requests submitted together on an idle buffered log commit in one group, in order;
+    /// a refused one fails alone and writes nothing.
+    #[tokio::test]
+    async fn requests_submitted_together_commit_in_one_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            durability: Durability::Buffered,
+            ..LogConfig::default()
+        };
+        let log = Log::open(dir.path(), config).unwrap();
+        log.create_stream("s", 1, 24).await.unwrap();
+        let before = log.write_stats().groups_committed;
+        let requests = vec![
+            ("s".to_string(), vec![record("a", 1), record("b", 2)]),
+            ("s".to_string(), vec![record("", 3)]),
+            ("missing".to_string(), vec![record("c", 4)]),
+            ("s".to_string(), vec![record("d", 5)]),
+        ];
+        let outcomes = log.submit_records_all(requests);
+        assert_eq!(outcomes.len(), 4);
+        let mut results = Vec::new();
+        for outcome in outcomes {
+            results.push(match outcome {
+                Ok(pending) => pending.await,
+                Err(err) => Err(err),
+            });
+        }
+        let seqs: Vec<u64> = results[0].as_ref().unwrap().iter().map(|a| a.seq).collect();
+        assert_eq!(seqs, [0, 1]);
+        assert!(
+            matches!(&results[1], Err(AppendError::InvalidArgument(e)) if e.to_string().contains("records[0].partition_key")),
+            "{:?}",
+            results[1]
+        );
+        assert!(
+            matches!(results[2], Err(AppendError::NotFound(_))),
+            "{:?}",
+            results[2]
+        );
+        assert_eq!(results[3].as_ref().unwrap()[0].seq, 2);
+        assert_eq!(
+            log.write_stats().groups_committed,
+            before + 1,
+            "one group for all"
+        );
+        let shard = log.shard("s", "shardId-000000000000").unwrap();
+        let read = log.read(&shard, 0, 100, 1 << 20).unwrap();
+        let sizes: Vec<usize> = read.records.iter().map(|r| r.data.len()).collect();
+        assert_eq!(sizes, [1, 2, 5]);
+    }
+
     /// Many producers racing, with small puts and batches, and metadata changes going
     /// through the same writer meanwhile, must each be acknowledged (a put that no one
     /// commits would hang here until the timeout) and leave every shard's sequence
@@ -912,7 +1022,16 @@ mod tests {
                 for n in 0..PUTS {
                     let key = format!("{producer}-{n}");
                     let put = async {
-                        if n % 7 == 0 {
+                        if n % 5 == 0 {
+                            // Coalesced requests, as a PutRecordStream call submits them.
+                            let requests = (0..3)
+                                .map(|i| ("s".to_string(), vec![record(&format!("{key}-{i}"), 10)]))
+                                .collect();
+                            for pending in log.submit_records_all(requests) {
+                                pending?.await?;
+                            }
+                            Ok(())
+                        } else if n % 7 == 0 {
                             let batch = (0..BIG_BATCH)
                                 .map(|i| record(&format!("{key}-{i}"), 1024))
                                 .collect();
@@ -939,8 +1058,12 @@ mod tests {
         for task in tasks {
             task.await.unwrap();
         }
-        let big = PUTS.div_ceil(7);
-        let expected = PRODUCERS * (PUTS - big + big * BIG_BATCH);
+        let records_of_put = |n: usize| match n {
+            n if n % 5 == 0 => 3,
+            n if n % 7 == 0 => BIG_BATCH,
+            _ => 1,
+        };
+        let expected = PRODUCERS * (0..PUTS).map(records_of_put).sum::<usize>();
         let mut total = 0;
         for shard in log.shards("s").unwrap() {
             let head = shard.head_seq_exclusive();

@@ -1,8 +1,10 @@
 //! The `eddy.v1.Records` gRPC service: put, iterators, get and subscribe.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
 use eddy_proto::v1 as pb;
 use eddy_shards::limits::{check_stream_name, MAX_GET_RECORDS_BYTES, MAX_GET_RECORDS_LIMIT};
@@ -21,6 +23,9 @@ use crate::shard_reads::{self, StartingPosition};
 /// PutRecordStream requests one call may have awaiting acknowledgement before the server
 /// stops reading it.
 const PUT_STREAM_IN_FLIGHT: usize = 1024;
+/// At most this many PutRecordStream requests that have already arrived are submitted
+/// together.
+const COALESCED_REQUESTS: usize = 64;
 /// Events a subscription may have queued for a slow client before the reader pauses.
 const SUBSCRIPTION_QUEUE_EVENTS: usize = 4;
 /// Records per subscription event.
@@ -314,8 +319,22 @@ async fn pipeline_puts(
             message = requests.message(), if reading && in_flight.len() < PUT_STREAM_IN_FLIGHT => {
                 match message {
                     Ok(Some(request)) => {
-                        let submitted = submit_put(&log, request.stream_name, request.records);
-                        in_flight.push_back((request.request_id, submitted));
+                        // Requests that have already arrived are submitted together: on an
+                        // idle log they share one commit and one wake-up of the readers.
+                        let mut batch = vec![request];
+                        while batch.len() < COALESCED_REQUESTS
+                            && in_flight.len() + batch.len() < PUT_STREAM_IN_FLIGHT
+                        {
+                            match ready_now(requests.message()) {
+                                Some(Ok(Some(request))) => batch.push(request),
+                                Some(Ok(None) | Err(_)) => {
+                                    reading = false;
+                                    break;
+                                }
+                                None => break,
+                            }
+                        }
+                        in_flight.extend(submit_puts(&log, batch));
                     }
                     // The client closed its side, or broke the call: acknowledge what was
                     // read, then end.
@@ -330,14 +349,44 @@ async fn pipeline_puts(
     }
 }
 
-fn submit_put(
-    log: &Log,
-    stream_name: String,
-    entries: Vec<pb::PutRecordsEntry>,
-) -> Result<PendingAppend, Status> {
-    check_stream_name("stream_name", &stream_name).map_err(status::invalid_argument)?;
-    log.submit_records(&stream_name, append_records(entries))
-        .map_err(status::append)
+/// Submits requests in order; one in-flight entry per request, in order.
+fn submit_puts(log: &Log, requests: Vec<pb::PutRecordStreamRequest>) -> Vec<InFlightPut> {
+    let mut in_flight = Vec::with_capacity(requests.len());
+    let mut valid = Vec::with_capacity(requests.len());
+    for request in requests {
+        match check_stream_name("stream_name", &request.stream_name) {
+            Ok(()) => {
+                in_flight.push((request.request_id, None));
+                valid.push((request.stream_name, append_records(request.records)));
+            }
+            Err(invalid) => in_flight.push((
+                request.request_id,
+                Some(Err(status::invalid_argument(invalid))),
+            )),
+        }
+    }
+    let mut submitted = log.submit_records_all(valid).into_iter();
+    in_flight
+        .into_iter()
+        .map(|(request_id, checked)| {
+            let outcome = checked.unwrap_or_else(|| {
+                submitted
+                    .next()
+                    .expect("one outcome per valid request")
+                    .map_err(status::append)
+            });
+            (request_id, outcome)
+        })
+        .collect()
+}
+
+/// The future's output if it is ready now, without waiting. Cancel safe futures only.
+fn ready_now<F: Future>(future: F) -> Option<F::Output> {
+    let future = std::pin::pin!(future);
+    match future.poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(output) => Some(output),
+        Poll::Pending => None,
+    }
 }
 
 /// The outcome of the oldest request in flight. Cancel safe: the request stays at the
