@@ -1,5 +1,6 @@
 //! `eddy-bench compare`: eddy and its peers side by side on the same put workloads, one
-//! system at a time, interleaved over rounds (A B C … A B C …), medians with min–max.
+//! system at a time, interleaved over rounds (A B C, B C A, C A B …: see
+//! [`crate::fair_rounds`]), medians with min–max.
 //!
 //! - W1: single puts, 1 producer, serial: acknowledgement latency.
 //! - W2: batched puts, batch size × record size, N producers: throughput.
@@ -29,6 +30,7 @@ use bytes::Bytes;
 use hdrhistogram::Histogram;
 use rand::{Rng, RngCore};
 
+use crate::fair_rounds::{in_round_order, settle_disk};
 use crate::report;
 use crate::systems::{Installed, Running, System};
 
@@ -245,8 +247,9 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
         let mut runs: BTreeMap<String, Vec<Run>> = BTreeMap::new();
         let mut failures: BTreeMap<String, String> = BTreeMap::new();
         let mut ceilings: BTreeMap<bool, Vec<f64>> = BTreeMap::new();
-        for _round in 0..args.rounds {
+        for round in 0..args.rounds {
             for fsync in [false, true] {
+                settle_disk().await?;
                 let (cell, seconds) = (cell.clone(), args.seconds);
                 let ceiling = tokio::task::spawn_blocking(move || {
                     crate::ceiling::raw_rocksdb_put(
@@ -264,10 +267,11 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
                     .or_default()
                     .push(ceiling.records as f64 / ceiling.elapsed.as_secs_f64());
             }
-            for &system in &systems {
+            for system in in_round_order(systems.iter().copied(), round) {
                 if installed.missing(system).is_some() {
                     continue;
                 }
+                settle_disk().await?;
                 match run_once(system, cell, &installed, &root, args.seconds).await {
                     Ok(run) => runs.entry(system.name()).or_default().push(run),
                     Err(err) => {

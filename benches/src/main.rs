@@ -16,6 +16,7 @@ mod compare;
 mod delivery;
 mod e2e;
 mod echo;
+mod fair_rounds;
 mod kinesis_client;
 mod open_loop;
 mod put;

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use super::table::{chart, Compare, Results};
 use super::{backlog, fan_out, latency, Deliverer, Target};
+use crate::fair_rounds::{in_round_order, settle_disk};
 use crate::systems::Installed;
 
 /// What the delivery workloads are asked to do (from `eddy-bench compare`'s flags).
@@ -94,8 +95,9 @@ async fn w4(
         .iter()
         .map(|_| Results::default())
         .collect();
-    for _round in 0..args.rounds {
-        for deliverer in runnable(deliverers, installed) {
+    for round in 0..args.rounds {
+        for deliverer in in_round_order(runnable(deliverers, installed), round) {
+            settle_disk().await?;
             let figures = with_target(deliverer, installed, root, args.shards, async |target| {
                 latency::run(target, &args.load_fractions, args.seconds, args.record_size).await
             })
@@ -169,8 +171,9 @@ async fn w5(
         Deliverer::Kinesalite { .. } => args.backlog_records.min(args.kinesalite_backlog_records),
         _ => args.backlog_records,
     };
-    for _round in 0..args.rounds {
-        for deliverer in runnable(deliverers, installed) {
+    for round in 0..args.rounds {
+        for deliverer in in_round_order(runnable(deliverers, installed), round) {
+            settle_disk().await?;
             let figure = with_target(deliverer, installed, root, args.shards, async |target| {
                 backlog::run(target, records_of(deliverer), args.record_size).await
             })
@@ -208,9 +211,10 @@ async fn w6(
     deliverers: &[Deliverer],
 ) -> anyhow::Result<(String, Vec<Chart>)> {
     let mut cells: Vec<Results> = args.fan_outs.iter().map(|_| Results::default()).collect();
-    for _round in 0..args.rounds {
+    for round in 0..args.rounds {
         for (&consumers, cell) in args.fan_outs.iter().zip(&mut cells) {
-            for deliverer in runnable(deliverers, installed) {
+            for deliverer in in_round_order(runnable(deliverers, installed), round) {
+                settle_disk().await?;
                 let figure = with_target(deliverer, installed, root, args.shards, async |target| {
                     fan_out::run(
                         target,
