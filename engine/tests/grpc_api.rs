@@ -597,3 +597,41 @@ async fn put_record_stream_pipelines_and_acknowledges_in_order() {
         .sum();
     assert_eq!(stored_total as u64, expected);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_record_stream_ends_with_the_reason_when_a_request_cannot_be_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), "buffered");
+    let mut c = server.clients().await;
+    c.create_stream("pipe", 1).await;
+    let small = pb::PutRecordStreamRequest {
+        request_id: 1,
+        stream_name: "pipe".into(),
+        records: vec![entry("k", b"fits")],
+    };
+    // Far over the largest message the server decodes (a full PutRecords and some).
+    let huge = pb::PutRecordStreamRequest {
+        request_id: 2,
+        stream_name: "pipe".into(),
+        records: vec![entry("k", &vec![0u8; 16 << 20])],
+    };
+    let mut responses = c
+        .records
+        .put_record_stream(tokio_stream::iter([small, huge]))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = responses
+        .message()
+        .await
+        .unwrap()
+        .expect("the first is acknowledged");
+    assert_eq!((first.request_id, first.error_code), (1, 0));
+    let err = responses
+        .message()
+        .await
+        .expect_err("the call ends with the reason");
+    assert_ne!(err.code(), Code::Ok);
+    let stored = c.read_all("pipe", "shardId-000000000000").await;
+    assert_eq!(stored.len(), 1, "only the request that was read is written");
+}

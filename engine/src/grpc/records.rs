@@ -287,11 +287,13 @@ async fn pipeline_puts(
 ) {
     let mut in_flight: VecDeque<InFlightPut> = VecDeque::new();
     let mut reading = true;
-    let mut shut_down = false;
+    // Why the call ends with an error once what was read is acknowledged: the server is
+    // shutting down, or a request could not be read (too big, undecodable).
+    let mut ending: Option<Status> = None;
     loop {
         if !reading && in_flight.is_empty() {
-            if shut_down {
-                let _ = responses_tx.send(Err(status::shutting_down())).await;
+            if let Some(status) = ending {
+                let _ = responses_tx.send(Err(status)).await;
             }
             return;
         }
@@ -327,8 +329,13 @@ async fn pipeline_puts(
                         {
                             match ready_now(requests.message()) {
                                 Some(Ok(Some(request))) => batch.push(request),
-                                Some(Ok(None) | Err(_)) => {
+                                Some(Ok(None)) => {
                                     reading = false;
+                                    break;
+                                }
+                                Some(Err(status)) => {
+                                    reading = false;
+                                    ending = Some(status);
                                     break;
                                 }
                                 None => break,
@@ -336,14 +343,19 @@ async fn pipeline_puts(
                         }
                         in_flight.extend(submit_puts(&log, batch));
                     }
-                    // The client closed its side, or broke the call: acknowledge what was
-                    // read, then end.
-                    Ok(None) | Err(_) => reading = false,
+                    // The client closed its side: acknowledge what was read, then end.
+                    Ok(None) => reading = false,
+                    // A request could not be read: acknowledge what was, then end with
+                    // the reason.
+                    Err(status) => {
+                        reading = false;
+                        ending = Some(status);
+                    }
                 }
             }
             _ = shutdown.cancelled(), if reading => {
                 reading = false;
-                shut_down = true;
+                ending = Some(status::shutting_down());
             }
         }
     }
