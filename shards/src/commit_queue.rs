@@ -30,6 +30,7 @@
 use std::collections::VecDeque;
 
 use parking_lot::{Condvar, Mutex};
+use tracing::info;
 
 use crate::writer::{Command, Group, Writer, MAX_GROUP_BYTES};
 
@@ -193,7 +194,10 @@ impl CommitQueue {
         loop {
             match state.leader {
                 Leader::Thread => {}
-                Leader::Idle if state.closed => return,
+                Leader::Idle if state.closed => {
+                    info!("log writer stopped");
+                    return;
+                }
                 Leader::Idle | Leader::Producer => {
                     self.thread_wake.wait(&mut state);
                     continue;

@@ -940,6 +940,15 @@ fn recover_stream(
 mod tests {
     use super::*;
 
+    /// A log in `dir` with buffered durability and the default limits.
+    fn buffered_log(dir: &Path) -> Log {
+        let config = LogConfig {
+            durability: Durability::Buffered,
+            ..LogConfig::default()
+        };
+        Log::open(dir, config).unwrap()
+    }
+
     fn record(key: &str, len: usize) -> AppendRecord {
         AppendRecord {
             partition_key: key.to_string(),
@@ -953,11 +962,7 @@ mod tests {
     #[tokio::test]
     async fn requests_submitted_together_commit_in_one_group() {
         let dir = tempfile::tempdir().unwrap();
-        let config = LogConfig {
-            durability: Durability::Buffered,
-            ..LogConfig::default()
-        };
-        let log = Log::open(dir.path(), config).unwrap();
+        let log = buffered_log(dir.path());
         log.create_stream("s", 1, 24).await.unwrap();
         let before = log.write_stats().groups_committed;
         let requests = vec![
@@ -1009,11 +1014,7 @@ mod tests {
         const PUTS: usize = 400;
         const BIG_BATCH: usize = 300;
         let dir = tempfile::tempdir().unwrap();
-        let config = LogConfig {
-            durability: Durability::Buffered,
-            ..LogConfig::default()
-        };
-        let log = Arc::new(Log::open(dir.path(), config).unwrap());
+        let log = Arc::new(buffered_log(dir.path()));
         log.create_stream("s", 3, 24).await.unwrap();
         let mut tasks = Vec::new();
         for producer in 0..PRODUCERS {
@@ -1083,11 +1084,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_tail_does_not_pin_the_producers_buffer() {
         let dir = tempfile::tempdir().unwrap();
-        let config = LogConfig {
-            durability: Durability::Buffered,
-            ..LogConfig::default()
-        };
-        let log = Log::open(dir.path(), config).unwrap();
+        let log = buffered_log(dir.path());
         log.create_stream("s", 1, 24).await.unwrap();
         let request_buffer = Bytes::from(vec![5u8; 64 * 1024]);
         let record = AppendRecord {
