@@ -28,6 +28,7 @@ pub struct FileConfig {
     pub http_addr: Option<String>,
     pub durability: Option<Durability>,
     pub tail_max_bytes_per_shard: Option<usize>,
+    pub tail_max_bytes_total: Option<usize>,
     pub max_queued_bytes: Option<usize>,
     pub retention_check_interval_secs: Option<u64>,
     /// Region and account in ARNs and in the workers' `AWS_REGION`.
@@ -64,6 +65,8 @@ pub struct ServeConfig {
     pub http_addr: Option<SocketAddr>,
     pub durability: Durability,
     pub tail_max_bytes_per_shard: usize,
+    /// All shards' tails together; split evenly, each at most `tail_max_bytes_per_shard`.
+    pub tail_max_bytes_total: usize,
     pub max_queued_bytes: usize,
     pub retention_check_interval_secs: u64,
     pub region: String,
@@ -101,6 +104,7 @@ impl ServeConfig {
             http_addr: None,
             durability: Durability::Fsync,
             tail_max_bytes_per_shard: log_defaults.tail_max_bytes_per_shard,
+            tail_max_bytes_total: log_defaults.tail_max_bytes_total,
             max_queued_bytes: log_defaults.max_queued_bytes,
             retention_check_interval_secs: 60,
             region: DEFAULT_REGION.into(),
@@ -159,6 +163,9 @@ impl ServeConfig {
         config.durability = durability.or(file.durability).unwrap_or_default();
         if let Some(bytes) = file.tail_max_bytes_per_shard {
             config.tail_max_bytes_per_shard = bytes;
+        }
+        if let Some(bytes) = file.tail_max_bytes_total {
+            config.tail_max_bytes_total = bytes;
         }
         if let Some(bytes) = file.max_queued_bytes {
             if bytes < 8 * 1024 * 1024 {

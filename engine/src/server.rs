@@ -55,6 +55,7 @@ pub async fn start_with(
     let log_config = LogConfig {
         durability: config.durability,
         tail_max_bytes_per_shard: config.tail_max_bytes_per_shard,
+        tail_max_bytes_total: config.tail_max_bytes_total,
         max_queued_bytes: config.max_queued_bytes,
         ..LogConfig::default()
     };

@@ -38,6 +38,7 @@ pub mod store;
 pub mod stream;
 mod stream_change;
 mod tail;
+mod tail_budget;
 mod writer;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -53,3 +54,4 @@ pub use log::{
 pub use record::Record;
 pub use stream::{shard_id_of_index, shard_index_of_id, ShardMeta, StreamMeta};
 pub use stream_change::StreamChange;
+pub use tail_budget::TailBudget;

@@ -30,6 +30,7 @@ use crate::shard::{Catalog, ShardState, StreamState};
 use crate::store::Store;
 use crate::stream::{StreamMeta, STREAM_ID_FIRST};
 use crate::stream_change::StreamChange;
+use crate::tail_budget::TailBudget;
 use crate::writer::{AppendCommand, Command, WriteCounters, Writer};
 
 /// When an append is acknowledged.
@@ -47,9 +48,13 @@ pub enum Durability {
 #[derive(Clone)]
 pub struct LogConfig {
     pub durability: Durability,
-    /// Bytes of recent records kept in memory per shard: 8 MiB by default, so a reader
-    /// within ~8 MiB of the head never touches RocksDB.
+    /// Bytes of recent records kept in memory per shard, at most: 8 MiB by default, so a
+    /// reader within ~8 MiB of the head never touches RocksDB.
     pub tail_max_bytes_per_shard: usize,
+    /// Bytes of recent records kept in memory by all shards together: 64 MiB by default.
+    /// Split evenly across the shards (see [`TailBudget`]), so 8 shards keep 8 MiB each
+    /// and 64 shards 1 MiB each.
+    pub tail_max_bytes_total: usize,
     /// Commands the commit queue (the writer's inbox) holds before producers are throttled.
     pub inbox_capacity: usize,
     /// Bytes of records queued for the writer before producers are throttled: 256 MiB.
@@ -62,6 +67,7 @@ impl Default for LogConfig {
         Self {
             durability: Durability::Fsync,
             tail_max_bytes_per_shard: 8 * 1024 * 1024,
+            tail_max_bytes_total: 64 * 1024 * 1024,
             inbox_capacity: 16 * 1024,
             max_queued_bytes: 256 * 1024 * 1024,
             clock: Arc::new(SystemClock),
@@ -216,6 +222,11 @@ impl Log {
             let stream = recover_stream(&store, meta, config.tail_max_bytes_per_shard)?;
             catalog.insert(Arc::new(stream));
         }
+        let tail_budget = TailBudget {
+            total_bytes: config.tail_max_bytes_total,
+            max_bytes_per_shard: config.tail_max_bytes_per_shard,
+        };
+        tail_budget.apply(&catalog);
         info!(dir = %dir.display(), streams = catalog.len(), "log opened");
 
         let queued_bytes = Arc::new(AtomicUsize::new(0));
@@ -226,7 +237,7 @@ impl Log {
             catalog: catalog.clone(),
             clock: config.clock.clone(),
             durability: config.durability,
-            tail_max_bytes: config.tail_max_bytes_per_shard,
+            tail_budget,
             queued_bytes: queued_bytes.clone(),
             next_stream_id,
         };
@@ -1002,6 +1013,51 @@ mod tests {
         let read = log.read(&shard, 0, 100, 1 << 20).unwrap();
         let sizes: Vec<usize> = read.records.iter().map(|r| r.data.len()).collect();
         assert_eq!(sizes, [1, 2, 5]);
+    }
+
+    /// All tails share one memory budget: a new stream shrinks the other streams' tails at
+    /// once, deleting it gives the memory back, a reopened log applies it too, and records
+    /// past a tail are still read, from RocksDB.
+    #[tokio::test]
+    async fn tails_share_one_memory_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            durability: Durability::Buffered,
+            tail_max_bytes_per_shard: 8 * 1024,
+            tail_max_bytes_total: 16 * 1024,
+            ..LogConfig::default()
+        };
+        let twelve = || (0..12).map(|_| record("k", 1000)).collect::<Vec<_>>();
+        let oldest_in_memory = |log: &Log| {
+            let shard = log.shard("a", "shardId-000000000000").unwrap();
+            (0..)
+                .find(|&seq| log.read_is_in_memory(&shard, seq))
+                .unwrap()
+        };
+        let log = Log::open(dir.path(), config.clone()).unwrap();
+        log.create_stream("a", 1, 24).await.unwrap();
+        log.put_records("a", twelve()).await.unwrap();
+        // A record counts 1,049 bytes (data, key, 48 of overhead): 7 fit in 8 KiB.
+        assert_eq!(oldest_in_memory(&log), 12 - 7);
+        log.create_stream("b", 3, 24).await.unwrap();
+        // Four shards share 16 KiB: 4 KiB each, 3 records.
+        assert_eq!(oldest_in_memory(&log), 12 - 3);
+        log.delete_stream("b").await.unwrap();
+        log.put_records("a", twelve()).await.unwrap();
+        assert_eq!(oldest_in_memory(&log), 24 - 7, "one shard again: 8 KiB");
+        let shard = log.shard("a", "shardId-000000000000").unwrap();
+        let read = log.read(&shard, 0, 100, 1 << 20).unwrap();
+        assert_eq!(read.records.len(), 24);
+
+        log.create_stream("b", 3, 24).await.unwrap();
+        drop(log);
+        let log = Log::open(dir.path(), config).unwrap();
+        log.put_records("a", twelve()).await.unwrap();
+        assert_eq!(
+            oldest_in_memory(&log),
+            36 - 3,
+            "the budget holds after reopening"
+        );
     }
 
     /// Many producers racing, with small puts and batches, and metadata changes going

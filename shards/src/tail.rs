@@ -39,6 +39,16 @@ impl Tail {
         debug_assert_eq!(record.seq, self.end_seq(), "tail records are consecutive");
         self.num_bytes += record.num_bytes();
         self.records.push_back(record);
+        self.evict_past_bound();
+    }
+
+    /// Changes the byte bound, evicting the oldest records now past it.
+    pub fn set_max_bytes(&mut self, max_bytes: usize) {
+        self.max_bytes = max_bytes;
+        self.evict_past_bound();
+    }
+
+    fn evict_past_bound(&mut self) {
         while self.num_bytes > self.max_bytes {
             let Some(evicted) = self.records.pop_front() else {
                 break;
@@ -110,6 +120,20 @@ mod tests {
         let seqs: Vec<u64> = tail.range(13, 100).unwrap().map(|r| r.seq).collect();
         assert_eq!(seqs, vec![13, 14]);
         assert_eq!(tail.range(15, 100).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_lowered_bound_evicts_at_once() {
+        let one = record(0, 0, 100).num_bytes();
+        let mut tail = Tail::new(0, one * 4);
+        for seq in 0..4 {
+            tail.push(record(seq, seq, 100));
+        }
+        tail.set_max_bytes(one);
+        assert_eq!((tail.first_seq(), tail.end_seq()), (3, 4));
+        tail.set_max_bytes(one * 2);
+        tail.push(record(4, 4, 100));
+        assert_eq!((tail.first_seq(), tail.end_seq()), (3, 5));
     }
 
     #[test]

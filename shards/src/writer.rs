@@ -32,6 +32,7 @@ use crate::shard::{Catalog, ShardState, StreamState};
 use crate::store::Store;
 use crate::stream::StreamMeta;
 use crate::stream_change::StreamChange;
+use crate::tail_budget::TailBudget;
 
 /// A group stops growing past this many bytes of record data: 16 MiB. Bigger groups
 /// amortise the WAL write and fsync further but delay the first producer of the group.
@@ -96,7 +97,7 @@ pub(crate) struct Writer {
     pub catalog: Arc<Catalog>,
     pub clock: Arc<dyn Clock>,
     pub durability: Durability,
-    pub tail_max_bytes: usize,
+    pub tail_budget: TailBudget,
     pub queued_bytes: Arc<AtomicUsize>,
     pub counters: Arc<WriteCounters>,
     pub next_stream_id: u32,
@@ -369,12 +370,15 @@ impl Writer {
                     shard.starting_seq,
                     0,
                     shard.starting_seq,
-                    self.tail_max_bytes,
+                    self.tail_budget.max_bytes_per_shard,
                 ))
             })
             .collect();
         self.catalog
             .insert(Arc::new(StreamState::new(meta.clone(), shards)));
+        // Before any append can reach the new shards: appends run only while this thread
+        // or a producer holds the commit queue's leadership, and this thread holds it.
+        self.tail_budget.apply(&self.catalog);
         info!(stream = %meta.name, shards = shard_count, "stream created");
         Ok(meta)
     }
@@ -417,6 +421,7 @@ impl Writer {
         );
         self.store.write(batch, true)?;
         self.catalog.remove(name);
+        self.tail_budget.apply(&self.catalog);
         for shard in &stream.shards {
             shard.set_deleted(true);
         }
