@@ -1,6 +1,9 @@
-//! The ceiling: raw in-process RocksDB `WriteBatch` throughput for the same records, with
-//! eddy's RocksDB options and encoding, the same sync mode and the same concurrency.
+//! The ceiling: raw in-process RocksDB `WriteBatch` throughput for the same records (the
+//! same payloads and partition keys, see [`crate::producer_records`]), with eddy's
+//! RocksDB options and encoding, the same sync mode, the same concurrency and a data dir
+//! on the same disk.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,12 +11,15 @@ use std::time::{Duration, Instant};
 use eddy_shards::codec;
 use rocksdb::{ColumnFamilyDescriptor, WriteBatch, WriteOptions, DB};
 
+use crate::producer_records::ProducerRecords;
+
 pub struct CeilingResult {
     pub records: u64,
     pub elapsed: Duration,
 }
 
 pub fn raw_rocksdb_put(
+    data_root: &Path,
     threads: usize,
     record_size: usize,
     batch_size: usize,
@@ -21,7 +27,7 @@ pub fn raw_rocksdb_put(
     sync: bool,
     duration: Duration,
 ) -> anyhow::Result<CeilingResult> {
-    let dir = tempfile::tempdir()?;
+    let dir = tempfile::tempdir_in(data_root)?;
     let (db_opts, families) = eddy_shards::store::db_options();
     let descriptors = families
         .into_iter()
@@ -30,29 +36,24 @@ pub fn raw_rocksdb_put(
     let stop = Arc::new(AtomicBool::new(false));
     let written = Arc::new(AtomicU64::new(0));
     let seq = Arc::new(AtomicU64::new(0));
-    let data = vec![0xabu8; record_size];
     let started = Instant::now();
     let handles: Vec<_> = (0..threads)
-        .map(|thread| {
-            let (db, stop, written, seq, data) = (
-                db.clone(),
-                stop.clone(),
-                written.clone(),
-                seq.clone(),
-                data.clone(),
-            );
+        .map(|_| {
+            let (db, stop, written, seq) = (db.clone(), stop.clone(), written.clone(), seq.clone());
             std::thread::spawn(move || -> anyhow::Result<()> {
                 let records_cf = db.cf_handle("records").expect("records family");
                 let mut write_opts = WriteOptions::default();
                 write_opts.set_sync(sync);
                 let mut value = Vec::new();
-                let key = format!("{:032x}", thread);
+                let mut records_to_put = ProducerRecords::new(record_size);
+                let data = records_to_put.data().clone();
                 while !stop.load(Ordering::Relaxed) {
                     let mut batch = WriteBatch::default();
                     let first = seq.fetch_add(batch_size as u64, Ordering::Relaxed);
                     for i in 0..batch_size as u64 {
                         let n = first + i;
-                        codec::encode_record_value(&mut value, 1_700_000_000_000, &key, &data);
+                        let key = records_to_put.next_key();
+                        codec::encode_record_value(&mut value, 1_700_000_000_000, key, &data);
                         batch.put_cf(
                             records_cf,
                             codec::record_key(1, (n % u64::from(shards)) as u32, n),

@@ -26,9 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use hdrhistogram::Histogram;
-use rand::{Rng, RngCore};
 
 use crate::fair_rounds::{in_round_order, settle_disk};
 use crate::report;
@@ -37,8 +35,6 @@ use crate::systems::{Installed, Running, System};
 /// Kinesis's PutRecords cap (data and partition keys); batches are cut to fit it for
 /// every system alike.
 const MAX_BATCH_BYTES: usize = 5 * 1024 * 1024;
-/// Partition keys are 32 hex characters.
-const KEY_BYTES: usize = 32;
 const MAX_BATCH_ENTRIES: usize = 500;
 
 #[derive(clap::Args, Clone)]
@@ -131,7 +127,8 @@ impl Cell {
         record_size: usize,
         shards: u32,
     ) -> Self {
-        let fits = (MAX_BATCH_BYTES / (record_size + KEY_BYTES)).clamp(1, MAX_BATCH_ENTRIES);
+        let fits = (MAX_BATCH_BYTES / (record_size + crate::producer_records::KEY_BYTES))
+            .clamp(1, MAX_BATCH_ENTRIES);
         Self {
             workload,
             producers,
@@ -250,9 +247,10 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
         for round in 0..args.rounds {
             for fsync in [false, true] {
                 settle_disk().await?;
-                let (cell, seconds) = (cell.clone(), args.seconds);
+                let (cell, seconds, root) = (cell.clone(), args.seconds, root.clone());
                 let ceiling = tokio::task::spawn_blocking(move || {
                     crate::ceiling::raw_rocksdb_put(
+                        &root,
                         cell.producers,
                         cell.record_size,
                         cell.batch,
@@ -463,25 +461,11 @@ async fn produce(
     measuring: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<(u64, Histogram<u64>)> {
-    let (data, keys) = {
-        let mut rng = rand::rng();
-        let mut data = vec![0u8; record_size];
-        rng.fill_bytes(&mut data);
-        let keys: Vec<String> = (0..1024)
-            .map(|_| format!("{:032x}", rng.random::<u128>()))
-            .collect();
-        (Bytes::from(data), keys)
-    };
+    let mut records_to_put = crate::producer_records::ProducerRecords::new(record_size);
     let mut histogram = Histogram::<u64>::new(3)?;
     let mut records = 0u64;
-    let mut next = 0usize;
     while !stop.load(Ordering::Acquire) {
-        let entries: Vec<(String, Bytes)> = (0..batch)
-            .map(|_| {
-                next = (next + 1) % keys.len();
-                (keys[next].clone(), data.clone())
-            })
-            .collect();
+        let entries = records_to_put.next_batch(batch);
         let counted = measuring.load(Ordering::Acquire);
         let sent = Instant::now();
         producer.put(&entries).await?;

@@ -19,6 +19,7 @@ mod echo;
 mod fair_rounds;
 mod kinesis_client;
 mod open_loop;
+mod producer_records;
 mod put;
 mod put_stream;
 mod report;

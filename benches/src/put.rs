@@ -5,14 +5,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use bytes::Bytes;
 use eddy::config::ServeConfig;
 use eddy_proto::v1 as pb;
 use eddy_shards::Durability;
 use hdrhistogram::Histogram;
-use rand::Rng;
 
 use crate::ceiling;
+use crate::producer_records::ProducerRecords;
 
 #[derive(clap::Args, Clone)]
 pub struct PutArgs {
@@ -77,7 +76,6 @@ pub async fn run(args: PutArgs) -> anyhow::Result<()> {
         .await?;
 
     let stop = Arc::new(AtomicBool::new(false));
-    let payload = Bytes::from(vec![0xabu8; args.record_size]);
     let mut producers = Vec::new();
     for _ in 0..args.producers {
         let channel = eddy::grpc::client_endpoint(&endpoint)?.connect().await?;
@@ -86,7 +84,7 @@ pub async fn run(args: PutArgs) -> anyhow::Result<()> {
         producers.push(tokio::spawn(produce(
             client,
             args.batch_size,
-            payload.clone(),
+            args.record_size,
             stop.clone(),
         )));
     }
@@ -139,8 +137,10 @@ pub async fn run(args: PutArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let ceiling_args = args.clone();
+    let root_for_ceiling = root.clone();
     let ceiling = tokio::task::spawn_blocking(move || {
         ceiling::raw_rocksdb_put(
+            &root_for_ceiling,
             ceiling_args.producers,
             ceiling_args.record_size,
             ceiling_args.batch_size,
@@ -177,37 +177,32 @@ pub async fn run(args: PutArgs) -> anyhow::Result<()> {
 async fn produce(
     mut client: pb::records_client::RecordsClient<tonic::transport::Channel>,
     batch_size: usize,
-    payload: Bytes,
+    record_size: usize,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<ProducerResult> {
     let mut latency_micros = Histogram::<u64>::new(3)?;
     let mut records = 0;
-    let keys: Vec<String> = (0..1024)
-        .map(|_| format!("{:032x}", rand::rng().random::<u128>()))
-        .collect();
-    let mut next_key = 0usize;
+    let mut records_to_put = ProducerRecords::new(record_size);
     while !stop.load(Ordering::Relaxed) {
         let started = Instant::now();
         if batch_size == 1 {
-            next_key = (next_key + 1) % keys.len();
             client
                 .put_record(pb::PutRecordRequest {
                     stream_name: "bench".into(),
-                    partition_key: keys[next_key].clone(),
-                    data: payload.clone(),
+                    partition_key: records_to_put.next_key().to_owned(),
+                    data: records_to_put.data().clone(),
                     explicit_hash_key: None,
                     sequence_number_for_ordering: None,
                 })
                 .await?;
         } else {
-            let entries = (0..batch_size)
-                .map(|_| {
-                    next_key = (next_key + 1) % keys.len();
-                    pb::PutRecordsEntry {
-                        partition_key: keys[next_key].clone(),
-                        data: payload.clone(),
-                        explicit_hash_key: None,
-                    }
+            let entries = records_to_put
+                .next_batch(batch_size)
+                .into_iter()
+                .map(|(partition_key, data)| pb::PutRecordsEntry {
+                    partition_key,
+                    data,
+                    explicit_hash_key: None,
                 })
                 .collect();
             let response = client
