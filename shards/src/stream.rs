@@ -16,7 +16,18 @@ pub const STREAM_ID_FIRST: StreamId = 1;
 
 /// Formats a shard index the way Kinesis names shards: `shardId-000000000007`.
 pub fn shard_id_of_index(index: u32) -> String {
-    format!("shardId-{index:012}")
+    // Written by hand: every acknowledged record carries its shard id, and `format!`'s
+    // padding machinery cost about 2 % of the put path's CPU.
+    const PREFIX: &[u8] = b"shardId-";
+    let mut id = [b'0'; PREFIX.len() + 12];
+    id[..PREFIX.len()].copy_from_slice(PREFIX);
+    let mut rest = index;
+    // A u32 has at most 10 digits, so 12 always hold it.
+    for digit in id.iter_mut().rev().take(10) {
+        *digit = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    String::from_utf8(id.to_vec()).expect("ASCII digits")
 }
 
 /// Parses `shardId-NNNNNNNNNNNN` back into its index. Kinesis also accepts the bare
@@ -110,6 +121,9 @@ mod tests {
     #[test]
     fn shard_ids_round_trip() {
         assert_eq!(shard_id_of_index(7), "shardId-000000000007");
+        assert_eq!(shard_id_of_index(0), "shardId-000000000000");
+        assert_eq!(shard_id_of_index(1234567890), "shardId-001234567890");
+        assert_eq!(shard_id_of_index(u32::MAX), "shardId-004294967295");
         assert_eq!(shard_index_of_id("shardId-000000000007"), Some(7));
         assert_eq!(shard_index_of_id("000000000012"), Some(12));
         assert_eq!(shard_index_of_id("shardId-7"), None);
