@@ -136,6 +136,9 @@ pub async fn run(args: PutArgs) -> anyhow::Result<()> {
     if args.no_ceiling {
         return Ok(());
     }
+    // A clean disk for the ceiling: eddy's data dir gone and its dirty pages written back.
+    drop(dir);
+    crate::fair_rounds::settle_disk().await?;
     let ceiling_args = args.clone();
     let root_for_ceiling = root.clone();
     let ceiling = tokio::task::spawn_blocking(move || {

@@ -54,4 +54,3 @@ pub use log::{
 pub use record::Record;
 pub use stream::{shard_id_of_index, shard_index_of_id, ShardMeta, StreamMeta};
 pub use stream_change::StreamChange;
-pub use tail_budget::TailBudget;

@@ -48,11 +48,11 @@ pub enum Durability {
 #[derive(Clone)]
 pub struct LogConfig {
     pub durability: Durability,
-    /// Bytes of recent records kept in memory per shard, at most: 8 MiB by default, so a
-    /// reader within ~8 MiB of the head never touches RocksDB.
+    /// Bytes of recent records kept in memory per shard, at most: 8 MiB by default. A
+    /// reader within its shard's share of the head never touches RocksDB.
     pub tail_max_bytes_per_shard: usize,
     /// Bytes of recent records kept in memory by all shards together: 64 MiB by default.
-    /// Split evenly across the shards (see [`TailBudget`]), so 8 shards keep 8 MiB each
+    /// Split evenly across the shards (see `tail_budget.rs`), so 8 shards keep 8 MiB each
     /// and 64 shards 1 MiB each.
     pub tail_max_bytes_total: usize,
     /// Commands the commit queue (the writer's inbox) holds before producers are throttled.

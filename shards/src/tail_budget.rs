@@ -7,14 +7,22 @@
 //! share the total: at 64 MiB over 64 shards each tail holds 1 MiB, more than a second of
 //! records at Kinesis's per-shard write limit of 1 MB/s.
 //!
+//! The bound counts records' bytes (see [`crate::record::Record::num_bytes`]), not the
+//! memory behind them: a tail's records are slices of per-request slabs, so a shard may
+//! also pin the rest of the slab its oldest record lies in (at most one request's records
+//! for that shard, up to 5 MiB). A record bigger than its shard's bound does not stay in
+//! the tail at all; readers get it from RocksDB.
+//!
 //! Invariant: after every change to the set of streams (create, delete, open), every
 //! shard's tail bound is `bytes_per_shard(total shard count)`; only the writer thread
 //! changes that set, and it applies the bound before anyone can write to a new shard.
 
+use tracing::info;
+
 use crate::shard::Catalog;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TailBudget {
+pub(crate) struct TailBudget {
     /// All tails together hold at most this many bytes.
     pub total_bytes: usize,
     /// One shard's tail holds at most this many bytes, however few shards there are.
@@ -33,6 +41,12 @@ impl TailBudget {
         let streams = catalog.all();
         let shard_count = streams.iter().map(|stream| stream.shards.len()).sum();
         let bound = self.bytes_per_shard(shard_count);
+        info!(
+            shards = shard_count,
+            tail_bytes_per_shard = bound,
+            tail_max_bytes_total = self.total_bytes,
+            "tail memory split over the shards"
+        );
         for shard in streams.iter().flat_map(|stream| stream.shards.iter()) {
             shard.tail.write().set_max_bytes(bound);
         }
