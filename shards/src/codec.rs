@@ -12,7 +12,7 @@
 use bytes::{BufMut, Bytes};
 
 use crate::error::StorageError;
-use crate::record::Record;
+use crate::record::{PartitionKey, Record};
 use crate::stream::StreamId;
 
 pub const RECORD_KEY_LEN: usize = 16;
@@ -80,16 +80,18 @@ pub fn decode_record(seq: u64, value: &[u8]) -> Result<Record, StorageError> {
     let arrival_millis = arrival_millis_of_value(value)?;
     let key_len = u16::from_be_bytes([value[8], value[9]]) as usize;
     let key_end = RECORD_VALUE_HEADER_LEN + key_len;
-    let key_bytes = value
-        .get(RECORD_VALUE_HEADER_LEN..key_end)
-        .ok_or_else(|| corrupt("partition key runs past the value"))?;
-    let partition_key =
-        std::str::from_utf8(key_bytes).map_err(|_| corrupt("partition key is not utf-8"))?;
+    if key_end > value.len() {
+        return Err(corrupt("partition key runs past the value"));
+    }
+    // One copy of the key and the data together; the record holds slices of it.
+    let held = Bytes::copy_from_slice(&value[RECORD_VALUE_HEADER_LEN..]);
+    let partition_key = PartitionKey::from_utf8(held.slice(..key_len))
+        .map_err(|_| corrupt("partition key is not utf-8"))?;
     Ok(Record {
         seq,
         arrival_millis,
-        partition_key: partition_key.into(),
-        data: Bytes::copy_from_slice(&value[key_end..]),
+        partition_key,
+        data: held.slice(key_len..),
     })
 }
 

@@ -5,8 +5,9 @@
 //! RocksDB value (`arrival_millis | partition_key_len | partition_key | data`, see
 //! [`crate::codec`]) is encoded into one buffer per shard of the request, a *slab*. The
 //! writer then only stamps the arrival time into each value, hands RocksDB a slice of the
-//! slab, and puts slices of the same slab into the shard's tail: no copy of the data on
-//! the writer thread, and none for the tail.
+//! slab, and puts slices of the same slab (each record's partition key and data) into the
+//! shard's tail: no copy and no allocation per record on the writer thread, and none for
+//! the tail.
 //!
 //! Invariant: a slab holds only records of its shard, in request order. Those records get
 //! consecutive sequence numbers, so the tail pins a slab only while it holds some of
@@ -38,13 +39,18 @@ pub(crate) struct EncodedRecord {
     pub slab: usize,
     pub value_start: usize,
     pub value_len: usize,
-    pub partition_key: Arc<str>,
+    pub partition_key_len: usize,
 }
 
 impl EncodedRecord {
+    /// Where the record's partition key starts within its slab.
+    pub fn partition_key_start(&self) -> usize {
+        self.value_start + RECORD_VALUE_HEADER_LEN
+    }
+
     /// Where the record's data starts within its slab.
     pub fn data_start(&self) -> usize {
-        self.value_start + RECORD_VALUE_HEADER_LEN + self.partition_key.len()
+        self.partition_key_start() + self.partition_key_len
     }
 
     pub fn value_end(&self) -> usize {
@@ -98,7 +104,7 @@ impl EncodedAppend {
                     slab,
                     value_start,
                     value_len: values.len() - value_start,
-                    partition_key: record.partition_key.into(),
+                    partition_key_len: record.partition_key.len(),
                 }
             })
             .collect();
@@ -157,6 +163,10 @@ mod tests {
             assert_eq!(&decoded.data[..], data);
             assert_eq!(decoded.arrival_millis, 0, "left for the writer to stamp");
             assert_eq!(&values[record.data_start()..record.value_end()], data);
+            assert_eq!(
+                &values[record.partition_key_start()..record.data_start()],
+                key.as_bytes()
+            );
         }
     }
 }

@@ -51,6 +51,6 @@ pub use log::{
     AppendRecord, Appended, Durability, Log, LogConfig, PendingAppend, ReadBatch, ShardHandle,
     StreamDescription, WriteStats,
 };
-pub use record::Record;
+pub use record::{PartitionKey, Record};
 pub use stream::{shard_id_of_index, shard_index_of_id, ShardMeta, StreamMeta};
 pub use stream_change::StreamChange;

@@ -27,7 +27,7 @@ use crate::error::{
 };
 use crate::limits::MAX_STREAMS;
 use crate::log::{Appended, Durability};
-use crate::record::Record;
+use crate::record::{PartitionKey, Record};
 use crate::shard::{Catalog, ShardState, StreamState};
 use crate::store::Store;
 use crate::stream::StreamMeta;
@@ -263,10 +263,14 @@ impl Writer {
                     .collect();
                 for (record, at) in append.records.iter().zip(appended) {
                     let (values, slot) = &slabs[record.slab];
+                    let partition_key = PartitionKey::from_utf8(
+                        values.slice(record.partition_key_start()..record.data_start()),
+                    )
+                    .expect("the slab holds the key as the producer's `String` had it");
                     tails[*slot].push(Record {
                         seq: at.seq,
                         arrival_millis: at.arrival_millis,
-                        partition_key: record.partition_key.clone(),
+                        partition_key,
                         data: values.slice(record.data_start()..record.value_end()),
                     });
                 }
