@@ -28,7 +28,8 @@ impl Record {
 /// same buffer as the record's data (the append's slab, or the value read from RocksDB),
 /// so a record allocates nothing of its own for its key. Reads as a `str`.
 ///
-/// Invariant: the bytes are UTF-8; every constructor checks it or starts from a `str`.
+/// Invariant: the bytes are UTF-8; every constructor checks it or starts from a `str`
+/// (or, within this crate, from bytes copied out of one).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct PartitionKey(Bytes);
 
@@ -39,8 +40,17 @@ impl PartitionKey {
         Ok(Self(bytes))
     }
 
+    /// The key in `bytes` that were copied from a `str`, as an append's slab holds each
+    /// key (see `encoded_append`): checked when the producer's `String` was made, so not
+    /// again on the writer thread (only in debug builds).
+    pub(crate) fn from_str_bytes(bytes: Bytes) -> Self {
+        debug_assert!(std::str::from_utf8(&bytes).is_ok(), "copied from a str");
+        Self(bytes)
+    }
+
     pub fn as_str(&self) -> &str {
-        // SAFETY: every constructor checked that the bytes are UTF-8 (the invariant).
+        // SAFETY: the bytes are UTF-8 (the invariant): checked by `from_utf8`, or copied
+        // from a `str` by `From` and by the slabs `from_str_bytes` is given.
         unsafe { std::str::from_utf8_unchecked(&self.0) }
     }
 }

@@ -263,10 +263,9 @@ impl Writer {
                     .collect();
                 for (record, at) in append.records.iter().zip(appended) {
                     let (values, slot) = &slabs[record.slab];
-                    let partition_key = PartitionKey::from_utf8(
+                    let partition_key = PartitionKey::from_str_bytes(
                         values.slice(record.partition_key_start()..record.data_start()),
-                    )
-                    .expect("the slab holds the key as the producer's `String` had it");
+                    );
                     tails[*slot].push(Record {
                         seq: at.seq,
                         arrival_millis: at.arrival_millis,
