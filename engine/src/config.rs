@@ -16,6 +16,10 @@ pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:4566";
 /// the `awslambdaric` package.
 pub const DEFAULT_LAMBDA_PYTHON: &str = "python3";
 pub const DEFAULT_REGION: &str = "us-east-1";
+/// How long open connections get to finish once shutdown begins (systemd waits 90 s
+/// before SIGKILL).
+pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 10;
+pub const MAX_SHUTDOWN_GRACE_SECS: u64 = 3600;
 pub const DEFAULT_ACCOUNT_ID: &str = "000000000000";
 
 /// Settings as read from a TOML file; every key is optional.
@@ -31,6 +35,9 @@ pub struct FileConfig {
     pub tail_max_bytes_total: Option<usize>,
     pub max_queued_bytes: Option<usize>,
     pub retention_check_interval_secs: Option<u64>,
+    /// On SIGTERM or SIGINT, how long open connections get to finish their requests
+    /// before they are dropped (0 to 3600).
+    pub shutdown_grace_secs: Option<u64>,
     /// Region and account in ARNs and in the workers' `AWS_REGION`.
     pub region: Option<String>,
     pub account_id: Option<String>,
@@ -69,6 +76,9 @@ pub struct ServeConfig {
     pub tail_max_bytes_total: usize,
     pub max_queued_bytes: usize,
     pub retention_check_interval_secs: u64,
+    /// How long open connections get to finish after shutdown begins; past it they are
+    /// dropped, so a silent or stuck client cannot keep the server from stopping.
+    pub shutdown_grace_secs: u64,
     pub region: String,
     pub account_id: String,
     pub worker_idle_timeout_secs: u64,
@@ -107,6 +117,7 @@ impl ServeConfig {
             tail_max_bytes_total: log_defaults.tail_max_bytes_total,
             max_queued_bytes: log_defaults.max_queued_bytes,
             retention_check_interval_secs: 60,
+            shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
             region: DEFAULT_REGION.into(),
             account_id: DEFAULT_ACCOUNT_ID.into(),
             worker_idle_timeout_secs: 600,
@@ -179,6 +190,14 @@ impl ServeConfig {
             }
             config.retention_check_interval_secs = secs;
         }
+        if let Some(secs) = file.shutdown_grace_secs {
+            if secs > MAX_SHUTDOWN_GRACE_SECS {
+                bail!(
+                    "`shutdown_grace_secs` must be at most {MAX_SHUTDOWN_GRACE_SECS}, got {secs}"
+                );
+            }
+            config.shutdown_grace_secs = secs;
+        }
         if let Some(region) = file.region {
             let valid = !region.is_empty()
                 && region.len() <= 32
@@ -248,6 +267,16 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("grpc_addr"), "{err}");
+        let file: FileConfig = toml::from_str("shutdown_grace_secs = 3601").unwrap();
+        let err = ServeConfig::resolve(None, None, None, None, file).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`shutdown_grace_secs` must be at most 3600, got 3601"),
+            "{err}"
+        );
+        let file: FileConfig = toml::from_str("shutdown_grace_secs = 0").unwrap();
+        let config = ServeConfig::resolve(None, None, None, None, file).unwrap();
+        assert_eq!(config.shutdown_grace_secs, 0);
         let err = toml::from_str::<FileConfig>("colour = 1").unwrap_err();
         assert!(err.to_string().contains("colour"), "{err}");
     }

@@ -1,8 +1,10 @@
 //! Starting and stopping a server: open the log, serve gRPC, run background loops, and on
-//! shutdown stop accepting, let the writer drain and flush the WAL.
+//! shutdown stop accepting, give open connections a grace period to finish (then drop
+//! them), let the writer drain and flush the WAL.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use eddy_proto::v1 as pb;
@@ -11,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::aws::{self, AwsApi};
 use crate::background::retention;
@@ -35,6 +37,7 @@ pub struct RunningServer {
     pub mappings: Arc<MappingManager>,
     pub invoker: Arc<Invoker>,
     shutdown: CancellationToken,
+    shutdown_grace: Duration,
     grpc_task: Option<JoinHandle<anyhow::Result<()>>>,
     http_task: Option<JoinHandle<anyhow::Result<()>>>,
     background_tasks: Vec<JoinHandle<()>>,
@@ -190,6 +193,7 @@ pub async fn start_with(
         mappings,
         invoker,
         shutdown,
+        shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
         grpc_task: Some(grpc_task),
         http_task,
         background_tasks: vec![retention_task, queue_task],
@@ -199,17 +203,24 @@ pub async fn start_with(
 impl RunningServer {
     /// Stops accepting, finishes in-flight requests, lets pollers finish their batch and
     /// checkpoint, lets the writer drain and flushes the WAL to disk.
+    ///
+    /// Open connections get the configured grace period (`shutdown_grace_secs`) to
+    /// finish; a connection still open then (a client that went silent mid-request, an
+    /// idle HTTP/2 peer that never answers the GOAWAY, a bare TCP connect) is dropped, so
+    /// the server always stops. Puts it was sending are either acknowledged already, and
+    /// so durable, or were never acknowledged.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         self.shutdown.cancel();
+        let deadline = tokio::time::Instant::now() + self.shutdown_grace;
         for task in self.background_tasks.drain(..) {
             let _ = task.await;
         }
         self.mappings.shutdown().await;
         if let Some(task) = self.grpc_task.take() {
-            task.await??;
+            finish_by(task, deadline, "gRPC").await?;
         }
         if let Some(task) = self.http_task.take() {
-            task.await??;
+            finish_by(task, deadline, "HTTP").await?;
         }
         let log = self.log.clone();
         tokio::task::spawn_blocking(move || log.close()).await??;
@@ -228,6 +239,26 @@ impl RunningServer {
         tokio::select! {
             result = ended(self.grpc_task.as_mut()) => result,
             result = ended(self.http_task.as_mut()) => result,
+        }
+    }
+}
+
+/// Waits for a server task to finish its connections until `deadline`, then stops it.
+async fn finish_by(
+    mut task: JoinHandle<anyhow::Result<()>>,
+    deadline: tokio::time::Instant,
+    api: &str,
+) -> anyhow::Result<()> {
+    match tokio::time::timeout_at(deadline, &mut task).await {
+        Ok(result) => result?,
+        Err(_) => {
+            warn!("{api} connections still open after the shutdown grace period; dropping them");
+            task.abort();
+            match task.await {
+                Ok(result) => result,
+                Err(err) if err.is_cancelled() => Ok(()),
+                Err(err) => Err(err.into()),
+            }
         }
     }
 }
