@@ -46,7 +46,7 @@ use crate::systems::{DurabilityLabel, Endpoint, Installed, Producer, Running, Sy
 pub const MAX_CONSUMERS: usize = 8;
 
 /// A system that delivers records to a consumer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Deliverer {
     /// eddy in this process, mappings to a native handler.
     EddyNative {

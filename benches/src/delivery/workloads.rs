@@ -1,6 +1,7 @@
 //! Runs W4–W6 over the delivering systems, one system at a time, each started fresh per
 //! run, interleaved over rounds, and turns the results into tables and charts.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use super::table::{chart, Compare, Results};
@@ -95,13 +96,47 @@ async fn w4(
         .iter()
         .map(|_| Results::default())
         .collect();
+    // Phase 1: every system's maximum, once per round, each probe on a fresh system.
+    let mut probes: HashMap<Deliverer, Vec<f64>> = HashMap::new();
+    let mut failed: HashMap<Deliverer, String> = HashMap::new();
     for round in 0..args.rounds {
         for deliverer in in_round_order(runnable(deliverers, installed), round) {
             settle_disk().await?;
-            let figures = with_target(deliverer, installed, root, args.shards, async |target| {
-                latency::run(target, &args.load_fractions, args.seconds, args.record_size).await
+            let probe = with_target(deliverer, installed, root, args.shards, async |target| {
+                latency::probe_max(target, args.seconds, args.record_size).await
             })
             .await;
+            match probe {
+                Ok(rate) => probes.entry(deliverer).or_default().push(rate),
+                Err(err) => {
+                    failed.insert(deliverer, format!("{err:#}"));
+                }
+            }
+        }
+    }
+    // Phase 2: the latency runs at fractions of the median probe.
+    for round in 0..args.rounds {
+        for deliverer in in_round_order(runnable(deliverers, installed), round) {
+            let figures = match (failed.get(&deliverer), probes.get(&deliverer)) {
+                (Some(err), _) => Err(anyhow::anyhow!("maximum-load probe: {err}")),
+                (None, None) => Err(anyhow::anyhow!("no maximum-load probe")),
+                (None, Some(rates)) => {
+                    let (max_rate, described) = median_and_range(rates);
+                    settle_disk().await?;
+                    with_target(deliverer, installed, root, args.shards, async |target| {
+                        latency::run(
+                            target,
+                            max_rate,
+                            &described,
+                            &args.load_fractions,
+                            args.seconds,
+                            args.record_size,
+                        )
+                        .await
+                    })
+                    .await
+                }
+            };
             match figures {
                 Ok(figures) => {
                     for (cell, figure) in cells.iter_mut().zip(figures) {
@@ -149,7 +184,9 @@ async fn w4(
         charts.push((format!("w4-latency-{percent:.0}.svg"), chart_title, svg));
     }
     out.push_str(concat!(
-        "\nW4 maximum: single-record puts, 64 in flight, closed loop, until the consumer had every record. ",
+        "\nW4 maximum: single-record puts, 64 in flight, closed loop, until the consumer had every record, ",
+        "probed once per round on a freshly started system; the open-loop rates are fractions of the median probe, ",
+        "each run on a freshly started system after a 1-s unmeasured warm-up at the lowest rate. ",
         "Every system's puts are pipelined on one connection: eddy's on one PutRecordStream call, ",
         "Redis's XADDs on one multiplexed connection, NATS's as asynchronous publishes; ",
         "kinesalite has no pipelined call, so each put is its own PutRecord HTTP request. ",
@@ -158,6 +195,20 @@ async fn w4(
         "a peer's CPU is its server's plus this process's (load generator, consumer), its RSS its server's.\n"
     ));
     Ok((out, charts))
+}
+
+/// The median of `rates` and a note naming them all.
+fn median_and_range(rates: &[f64]) -> (f64, String) {
+    let mut sorted = rates.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let middle = sorted.len() / 2;
+    let median = if sorted.len() % 2 == 1 {
+        sorted[middle]
+    } else {
+        (sorted[middle - 1] + sorted[middle]) / 2.0
+    };
+    let listed: Vec<String> = sorted.iter().map(|rate| format!("{rate:.0}")).collect();
+    (median, format!("probes {}/s", listed.join(", ")))
 }
 
 async fn w5(
@@ -261,4 +312,19 @@ async fn w6(
         |results, d| vec![results.medians(d).map(|(rate, _)| rate)],
     );
     Ok((out, vec![("w6-fan-out.svg".into(), chart_title, svg)]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_median_probe_is_the_maximum() {
+        assert_eq!(
+            median_and_range(&[203_000.0, 101_000.0, 131_000.0]),
+            (131_000.0, "probes 101000, 131000, 203000/s".to_string())
+        );
+        assert_eq!(median_and_range(&[100.0, 200.0]).0, 150.0);
+        assert_eq!(median_and_range(&[7.0]).0, 7.0);
+    }
 }
