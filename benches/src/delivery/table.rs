@@ -133,11 +133,13 @@ impl Results {
                     None => "eddy missing".into(),
                 },
             };
-            let notes: Vec<&str> = figures
-                .iter()
-                .map(|f| f.note.as_str())
-                .filter(|n| !n.is_empty())
-                .collect();
+            // Each round's note once; rounds with the same note (W4's rates) share it.
+            let mut notes: Vec<&str> = Vec::new();
+            for note in figures.iter().map(|f| f.note.as_str()) {
+                if !note.is_empty() && !notes.contains(&note) {
+                    notes.push(note);
+                }
+            }
             out.push_str(&format!(
                 "| {name} | {durability} | {:.0} ({min:.0}–{max:.0}) | {latency} | {cpu:.2} | {rss:.0} | {ratio} | {} |\n",
                 median(rates.clone()),
