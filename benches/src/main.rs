@@ -18,6 +18,7 @@ mod e2e;
 mod echo;
 mod fair_rounds;
 mod kinesis_client;
+mod layout;
 mod open_loop;
 mod producer_records;
 mod put;
@@ -54,6 +55,9 @@ enum Command {
     /// The gRPC transport ceiling: eddy's Records service answering at once, storing
     /// nothing (started by `compare` as a child process).
     EchoServe(echo::EchoArgs),
+    /// Raw RocksDB writes into one records family against a family per shard: throughput,
+    /// CPU and compaction bytes (an experiment on eddy's record layout).
+    Layout(layout::LayoutArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -69,5 +73,6 @@ fn main() -> anyhow::Result<()> {
         Command::E2e(args) => runtime.block_on(e2e::run(args)),
         Command::Compare(args) => runtime.block_on(compare::run(*args)),
         Command::EchoServe(args) => runtime.block_on(echo::run(args)),
+        Command::Layout(args) => runtime.block_on(layout::run(args)),
     }
 }

@@ -1,0 +1,213 @@
+//! `eddy-bench layout`: what it would buy to give every shard its own RocksDB column family.
+//!
+//! eddy keeps every shard's records in one `records` family keyed
+//! `stream | shard | seq`. Within a shard keys only grow, but shards interleave, so every
+//! flushed L0 file spans every shard's key range and every L0 → L1 compaction rewrites the
+//! L1 files it overlaps, which is all of them. With one family per shard, each family's
+//! keys only grow, so a flushed file never overlaps the files below it and compaction can
+//! move it down instead of rewriting it.
+//!
+//! Both layouts get the same records (the benchmark's generator: one random payload per
+//! writer, 1024 random keys) from the same writer threads in raw `WriteBatch`es, with
+//! eddy's RocksDB options ([`eddy_shards::store::db_options`]); the per-shard layout caps
+//! all memtables together at the one family's worst case (4 × 64 MiB) with a write buffer
+//! manager and turns atomic flush off (it would flush every family at once). Printed per
+//! layout: records/s, this process's CPU-seconds per million records, and RocksDB's
+//! flush and compaction write bytes. The layouts run alternately, `--rounds` times each.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use eddy_shards::codec;
+use rocksdb::{ColumnFamilyDescriptor, WriteBatch, DB};
+
+use crate::open_loop::process_cpu_secs;
+use crate::producer_records::ProducerRecords;
+
+#[derive(clap::Args, Clone)]
+pub struct LayoutArgs {
+    /// Seconds of writing per layout and round.
+    #[arg(long, default_value_t = 20.0)]
+    seconds: f64,
+    #[arg(long, default_value_t = 64)]
+    shards: u32,
+    /// Writer threads (each writes batches spread over every shard).
+    #[arg(long, default_value_t = 4)]
+    threads: usize,
+    #[arg(long, default_value_t = 1024)]
+    record_size: usize,
+    #[arg(long, default_value_t = 100)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 2)]
+    rounds: usize,
+    /// Where the RocksDB directories go (the data disk).
+    #[arg(long, default_value = ".")]
+    data_root: std::path::PathBuf,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Layout {
+    OneFamily,
+    FamilyPerShard,
+}
+
+struct Outcome {
+    records: u64,
+    secs: f64,
+    cpu_secs: f64,
+    flush_bytes: u64,
+    compaction_bytes: u64,
+}
+
+pub async fn run(args: LayoutArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.shards >= 1 && args.threads >= 1 && args.batch_size >= 1);
+    println!(
+        "## eddy-bench layout: {} shards, {} writer threads, {} B records, batches of {}, {} s per run, buffered",
+        args.shards, args.threads, args.record_size, args.batch_size, args.seconds
+    );
+    println!();
+    println!("| layout | round | records/s | CPU s per M records | flush GB | compaction GB | compaction / flush |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for round in 1..=args.rounds {
+        for layout in [Layout::OneFamily, Layout::FamilyPerShard] {
+            let args2 = args.clone();
+            let outcome = tokio::task::spawn_blocking(move || write_for(&args2, layout)).await??;
+            println!(
+                "| {} | {round} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                match layout {
+                    Layout::OneFamily => "one `records` family",
+                    Layout::FamilyPerShard => "a family per shard",
+                },
+                outcome.records as f64 / outcome.secs,
+                outcome.cpu_secs / (outcome.records as f64 / 1e6),
+                outcome.flush_bytes as f64 / 1e9,
+                outcome.compaction_bytes as f64 / 1e9,
+                outcome.compaction_bytes as f64 / outcome.flush_bytes.max(1) as f64,
+            );
+        }
+    }
+    Ok(())
+}
+
+fn family_name(shard: u32) -> String {
+    format!("records-{shard}")
+}
+
+fn write_for(args: &LayoutArgs, layout: Layout) -> anyhow::Result<Outcome> {
+    let dir = tempfile::tempdir_in(&args.data_root)?;
+    let (mut db_opts, families) = eddy_shards::store::db_options();
+    db_opts.enable_statistics();
+    let records_opts = families
+        .iter()
+        .find(|(name, _)| *name == "records")
+        .map(|(_, opts)| opts.clone())
+        .expect("a records family");
+    let descriptors: Vec<ColumnFamilyDescriptor> = match layout {
+        Layout::OneFamily => families
+            .into_iter()
+            .map(|(name, opts)| ColumnFamilyDescriptor::new(name, opts))
+            .collect(),
+        Layout::FamilyPerShard => {
+            db_opts.set_atomic_flush(false);
+            db_opts.set_db_write_buffer_size(4 * 64 * 1024 * 1024);
+            let mut descriptors: Vec<ColumnFamilyDescriptor> = families
+                .into_iter()
+                .filter(|(name, _)| *name != "records")
+                .map(|(name, opts)| ColumnFamilyDescriptor::new(name, opts))
+                .collect();
+            for shard in 0..args.shards {
+                descriptors.push(ColumnFamilyDescriptor::new(
+                    family_name(shard),
+                    records_opts.clone(),
+                ));
+            }
+            descriptors
+        }
+    };
+    let db = Arc::new(DB::open_cf_descriptors(&db_opts, dir.path(), descriptors)?);
+    let stop = Arc::new(AtomicBool::new(false));
+    let written = Arc::new(AtomicU64::new(0));
+    let seq = Arc::new(AtomicU64::new(0));
+    let cpu_before = process_cpu_secs();
+    let started = Instant::now();
+    let writers: Vec<_> = (0..args.threads)
+        .map(|_| {
+            let (db, stop, written, seq) = (db.clone(), stop.clone(), written.clone(), seq.clone());
+            let (shards, record_size, batch_size) =
+                (args.shards, args.record_size, args.batch_size);
+            std::thread::spawn(move || -> anyhow::Result<()> {
+                let handles: Vec<_> = match layout {
+                    Layout::OneFamily => vec![db.cf_handle("records").expect("records")],
+                    Layout::FamilyPerShard => (0..shards)
+                        .map(|shard| db.cf_handle(&family_name(shard)).expect("shard family"))
+                        .collect(),
+                };
+                let mut records = ProducerRecords::new(record_size);
+                let data = records.data().clone();
+                let mut value = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let mut batch = WriteBatch::default();
+                    let first = seq.fetch_add(batch_size as u64, Ordering::Relaxed);
+                    for n in first..first + batch_size as u64 {
+                        let shard = (n % u64::from(shards)) as u32;
+                        let family = handles[shard as usize % handles.len()];
+                        codec::encode_record_value(
+                            &mut value,
+                            1_700_000_000_000,
+                            records.next_key(),
+                            &data,
+                        );
+                        batch.put_cf(family, codec::record_key(1, shard, n), &value);
+                    }
+                    db.write(batch)?;
+                    written.fetch_add(batch_size as u64, Ordering::Relaxed);
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs_f64(args.seconds));
+    stop.store(true, Ordering::Relaxed);
+    for writer in writers {
+        writer.join().expect("writer thread")?;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let cpu_secs = process_cpu_secs() - cpu_before;
+    let stats = db_opts.get_statistics().unwrap_or_default();
+    let outcome = Outcome {
+        records: written.load(Ordering::Relaxed),
+        secs,
+        cpu_secs,
+        flush_bytes: ticker(&stats, "rocksdb.flush.write.bytes"),
+        compaction_bytes: ticker(&stats, "rocksdb.compact.write.bytes"),
+    };
+    drop(db);
+    drop(dir);
+    Ok(outcome)
+}
+
+/// A ticker's count from RocksDB's statistics dump (`name COUNT : n`).
+fn ticker(stats: &str, name: &str) -> u64 {
+    stats
+        .lines()
+        .find_map(|line| {
+            let rest = line.strip_prefix(name)?.trim_start();
+            rest.strip_prefix("COUNT :")?.trim().parse().ok()
+        })
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_ticker_from_the_statistics_dump() {
+        let dump =
+            "rocksdb.flush.write.bytes COUNT : 1234\nrocksdb.compact.write.bytes COUNT : 56\n";
+        assert_eq!(ticker(dump, "rocksdb.flush.write.bytes"), 1234);
+        assert_eq!(ticker(dump, "rocksdb.compact.write.bytes"), 56);
+        assert_eq!(ticker(dump, "rocksdb.missing"), 0);
+    }
+}
