@@ -248,12 +248,7 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
         if args.repeat > 1 {
             for (from, runs) in ["scheduled send", "actual send"].iter().zip(&mut p99s) {
                 runs.sort_by(f64::total_cmp);
-                let middle = runs.len() / 2;
-                let median = if runs.len() % 2 == 1 {
-                    runs[middle]
-                } else {
-                    (runs[middle - 1] + runs[middle]) / 2.0
-                };
+                let median = crate::compare::median(runs.clone());
                 println!(
                     "| {label}, median of {} runs (min–max) | {from} | | **{median:.3}** ({:.3}–{:.3}) | | | | |",
                     runs.len(),

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use super::table::{chart, Compare, Results};
 use super::{backlog, fan_out, latency, Deliverer, Target};
+use crate::compare::median;
 use crate::fair_rounds::{in_round_order, settle_disk};
 use crate::systems::Installed;
 
@@ -201,14 +202,8 @@ async fn w4(
 fn median_and_range(rates: &[f64]) -> (f64, String) {
     let mut sorted = rates.to_vec();
     sorted.sort_by(f64::total_cmp);
-    let middle = sorted.len() / 2;
-    let median = if sorted.len() % 2 == 1 {
-        sorted[middle]
-    } else {
-        (sorted[middle - 1] + sorted[middle]) / 2.0
-    };
     let listed: Vec<String> = sorted.iter().map(|rate| format!("{rate:.0}")).collect();
-    (median, format!("probes {}/s", listed.join(", ")))
+    (median(sorted), format!("probes {}/s", listed.join(", ")))
 }
 
 async fn w5(
