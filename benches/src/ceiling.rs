@@ -33,15 +33,57 @@ pub fn raw_rocksdb_put(
         .into_iter()
         .map(|(name, opts)| ColumnFamilyDescriptor::new(name, opts));
     let db = Arc::new(DB::open_cf_descriptors(&db_opts, dir.path(), descriptors)?);
+    let load = WriteLoad {
+        threads,
+        record_size,
+        batch_size,
+        shards,
+        sync,
+        duration,
+    };
+    write_records(&db, &load, records_family)
+}
+
+/// eddy's layout: every shard's records in the one `records` column family.
+pub fn records_family(_shard: u32) -> String {
+    "records".to_string()
+}
+
+/// What the raw RocksDB writers do: `threads` threads write batches of `batch_size`
+/// records of `record_size` bytes, spread round-robin over `shards` shards, for `duration`.
+pub struct WriteLoad {
+    pub threads: usize,
+    pub record_size: usize,
+    pub batch_size: usize,
+    pub shards: u32,
+    pub sync: bool,
+    pub duration: Duration,
+}
+
+/// Runs `load` against `db` with the producers' records and eddy's encoding, shard `s`'s
+/// records going to the column family `family_of(s)`.
+pub fn write_records(
+    db: &Arc<DB>,
+    load: &WriteLoad,
+    family_of: fn(u32) -> String,
+) -> anyhow::Result<CeilingResult> {
     let stop = Arc::new(AtomicBool::new(false));
     let written = Arc::new(AtomicU64::new(0));
     let seq = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
-    let handles: Vec<_> = (0..threads)
+    let handles: Vec<_> = (0..load.threads)
         .map(|_| {
             let (db, stop, written, seq) = (db.clone(), stop.clone(), written.clone(), seq.clone());
+            let (record_size, batch_size, shards, sync) =
+                (load.record_size, load.batch_size, load.shards, load.sync);
             std::thread::spawn(move || -> anyhow::Result<()> {
-                let records_cf = db.cf_handle("records").expect("records family");
+                let families: Vec<_> = (0..shards)
+                    .map(|shard| {
+                        let name = family_of(shard);
+                        db.cf_handle(&name)
+                            .ok_or_else(|| anyhow::anyhow!("no column family {name}"))
+                    })
+                    .collect::<anyhow::Result<_>>()?;
                 let mut write_opts = WriteOptions::default();
                 write_opts.set_sync(sync);
                 let mut value = Vec::new();
@@ -50,13 +92,13 @@ pub fn raw_rocksdb_put(
                 while !stop.load(Ordering::Relaxed) {
                     let mut batch = WriteBatch::default();
                     let first = seq.fetch_add(batch_size as u64, Ordering::Relaxed);
-                    for i in 0..batch_size as u64 {
-                        let n = first + i;
+                    for n in first..first + batch_size as u64 {
+                        let shard = (n % u64::from(shards)) as u32;
                         let key = records_to_put.next_key();
                         codec::encode_record_value(&mut value, 1_700_000_000_000, key, &data);
                         batch.put_cf(
-                            records_cf,
-                            codec::record_key(1, (n % u64::from(shards)) as u32, n),
+                            families[shard as usize],
+                            codec::record_key(1, shard, n),
                             &value,
                         );
                     }
@@ -67,7 +109,7 @@ pub fn raw_rocksdb_put(
             })
         })
         .collect();
-    std::thread::sleep(duration);
+    std::thread::sleep(load.duration);
     stop.store(true, Ordering::Relaxed);
     for handle in handles {
         handle.join().expect("ceiling thread")?;

@@ -8,7 +8,8 @@
 //! move it down instead of rewriting it.
 //!
 //! Both layouts get the same records (the benchmark's generator: one random payload per
-//! writer, 1024 random keys) from the same writer threads in raw `WriteBatch`es, with
+//! writer, 1024 random keys) from the raw-RocksDB ceiling's writer threads
+//! ([`crate::ceiling::write_records`]), with
 //! eddy's RocksDB options ([`eddy_shards::store::db_options`]); the per-shard layout caps
 //! all memtables together at the one family's worst case (4 × 64 MiB) with a write buffer
 //! manager and turns atomic flush off unless `--atomic-flush` (it flushes every family at
@@ -16,15 +17,13 @@
 //! layout: records/s, this process's CPU-seconds per million records, and RocksDB's
 //! flush and compaction write bytes. The layouts run alternately, `--rounds` times each.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use eddy_shards::codec;
-use rocksdb::{ColumnFamilyDescriptor, WriteBatch, DB};
+use rocksdb::{ColumnFamilyDescriptor, DB};
 
+use crate::ceiling::{records_family, write_records, WriteLoad};
 use crate::open_loop::process_cpu_secs;
-use crate::producer_records::ProducerRecords;
 
 #[derive(clap::Args, Clone)]
 pub struct LayoutArgs {
@@ -132,58 +131,25 @@ fn write_for(args: &LayoutArgs, layout: Layout) -> anyhow::Result<Outcome> {
         }
     };
     let db = Arc::new(DB::open_cf_descriptors(&db_opts, dir.path(), descriptors)?);
-    let stop = Arc::new(AtomicBool::new(false));
-    let written = Arc::new(AtomicU64::new(0));
-    let seq = Arc::new(AtomicU64::new(0));
+    let load = WriteLoad {
+        threads: args.threads,
+        record_size: args.record_size,
+        batch_size: args.batch_size,
+        shards: args.shards,
+        sync: false,
+        duration: Duration::from_secs_f64(args.seconds),
+    };
     let cpu_before = process_cpu_secs();
-    let started = Instant::now();
-    let writers: Vec<_> = (0..args.threads)
-        .map(|_| {
-            let (db, stop, written, seq) = (db.clone(), stop.clone(), written.clone(), seq.clone());
-            let (shards, record_size, batch_size) =
-                (args.shards, args.record_size, args.batch_size);
-            std::thread::spawn(move || -> anyhow::Result<()> {
-                let handles: Vec<_> = match layout {
-                    Layout::OneFamily => vec![db.cf_handle("records").expect("records")],
-                    Layout::FamilyPerShard => (0..shards)
-                        .map(|shard| db.cf_handle(&family_name(shard)).expect("shard family"))
-                        .collect(),
-                };
-                let mut records = ProducerRecords::new(record_size);
-                let data = records.data().clone();
-                let mut value = Vec::new();
-                while !stop.load(Ordering::Relaxed) {
-                    let mut batch = WriteBatch::default();
-                    let first = seq.fetch_add(batch_size as u64, Ordering::Relaxed);
-                    for n in first..first + batch_size as u64 {
-                        let shard = (n % u64::from(shards)) as u32;
-                        let family = handles[shard as usize % handles.len()];
-                        codec::encode_record_value(
-                            &mut value,
-                            1_700_000_000_000,
-                            records.next_key(),
-                            &data,
-                        );
-                        batch.put_cf(family, codec::record_key(1, shard, n), &value);
-                    }
-                    db.write(batch)?;
-                    written.fetch_add(batch_size as u64, Ordering::Relaxed);
-                }
-                Ok(())
-            })
-        })
-        .collect();
-    std::thread::sleep(Duration::from_secs_f64(args.seconds));
-    stop.store(true, Ordering::Relaxed);
-    for writer in writers {
-        writer.join().expect("writer thread")?;
-    }
-    let secs = started.elapsed().as_secs_f64();
+    let family_of: fn(u32) -> String = match layout {
+        Layout::OneFamily => records_family,
+        Layout::FamilyPerShard => family_name,
+    };
+    let written = write_records(&db, &load, family_of)?;
     let cpu_secs = process_cpu_secs() - cpu_before;
     let stats = db_opts.get_statistics().unwrap_or_default();
     let outcome = Outcome {
-        records: written.load(Ordering::Relaxed),
-        secs,
+        records: written.records,
+        secs: written.elapsed.as_secs_f64(),
         cpu_secs,
         flush_bytes: ticker(&stats, "rocksdb.flush.write.bytes"),
         compaction_bytes: ticker(&stats, "rocksdb.compact.write.bytes"),
