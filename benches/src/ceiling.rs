@@ -9,7 +9,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eddy_shards::codec;
-use rocksdb::{ColumnFamilyDescriptor, WriteBatch, WriteOptions, DB};
+use eddy_shards::store::{
+    db_options, family_descriptors, records_family_name, records_family_of, DbOptions,
+};
+use rocksdb::{WriteBatch, WriteOptions, DB};
 
 use crate::producer_records::ProducerRecords;
 
@@ -28,11 +31,7 @@ pub fn raw_rocksdb_put(
     duration: Duration,
 ) -> anyhow::Result<CeilingResult> {
     let dir = tempfile::tempdir_in(data_root)?;
-    let (db_opts, families) = eddy_shards::store::db_options();
-    let descriptors = families
-        .into_iter()
-        .map(|(name, opts)| ColumnFamilyDescriptor::new(name, opts));
-    let db = Arc::new(DB::open_cf_descriptors(&db_opts, dir.path(), descriptors)?);
+    let db = Arc::new(open_like_eddy(dir.path(), &db_options())?);
     let load = WriteLoad {
         threads,
         record_size,
@@ -44,9 +43,18 @@ pub fn raw_rocksdb_put(
     write_records(&db, &load, records_family)
 }
 
-/// eddy's layout: every shard's records in the one `records` column family.
-pub fn records_family(_shard: u32) -> String {
-    "records".to_string()
+/// The records family eddy puts shard `shard` of the stream with id 1 in.
+pub fn records_family(shard: u32) -> String {
+    records_family_name(records_family_of(1, shard))
+}
+
+/// A database at `dir` with eddy's column families (`meta` and the records families).
+pub fn open_like_eddy(dir: &Path, options: &DbOptions) -> anyhow::Result<DB> {
+    Ok(DB::open_cf_descriptors(
+        &options.db,
+        dir,
+        family_descriptors(options),
+    )?)
 }
 
 /// What the raw RocksDB writers do: `threads` threads write batches of `batch_size`

@@ -1,28 +1,31 @@
-//! `eddy-bench layout`: what it would buy to give every shard its own RocksDB column family.
+//! `eddy-bench layout`: what a RocksDB column family per shard buys over one family for
+//! every shard's records.
 //!
-//! eddy keeps every shard's records in one `records` family keyed
-//! `stream | shard | seq`. Within a shard keys only grow, but shards interleave, so every
-//! flushed L0 file spans every shard's key range and every L0 → L1 compaction rewrites the
-//! L1 files it overlaps, which is all of them. With one family per shard, each family's
-//! keys only grow, so a flushed file never overlaps the files below it and compaction can
-//! move it down instead of rewriting it.
+//! Before commit "records in a column family per shard", eddy kept every shard's records
+//! in one `records` family keyed `stream | shard | seq`. Within a shard keys only grow,
+//! but shards interleave, so every flushed L0 file spanned every shard's key range and
+//! every L0 → L1 compaction rewrote the L1 files it overlapped, which was all of them.
+//! With one family per shard (eddy's layout now, for up to 64 shards per stream: see
+//! [`eddy_shards::store`]), each family's keys only grow, so a flushed file never overlaps
+//! the files below it and compaction can move it down instead of rewriting it.
 //!
 //! Both layouts get the same records (the benchmark's generator: one random payload per
 //! writer, 1024 random keys) from the raw-RocksDB ceiling's writer threads
-//! ([`crate::ceiling::write_records`]), with
-//! eddy's RocksDB options ([`eddy_shards::store::db_options`]); the per-shard layout caps
-//! all memtables together at the one family's worst case (4 × 64 MiB) with a write buffer
-//! manager and turns atomic flush off unless `--atomic-flush` (it flushes every family at
-//! once, so each flush makes a small file per shard). Printed per
-//! layout: records/s, this process's CPU-seconds per million records, and RocksDB's
-//! flush and compaction write bytes. The layouts run alternately, `--rounds` times each.
+//! ([`crate::ceiling::write_records`]), with eddy's RocksDB options
+//! ([`eddy_shards::store::db_options`]: all memtables capped together at 4 × 64 MiB,
+//! atomic flush on, which flushes every family at once and so makes a small file per
+//! shard; `--no-atomic-flush` turns it off to show what that costs). Printed per layout:
+//! records/s, this process's CPU-seconds per million records, and RocksDB's flush and
+//! compaction write bytes. The layouts run alternately, `--rounds` times each.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use rocksdb::{ColumnFamilyDescriptor, DB};
 
-use crate::ceiling::{records_family, write_records, WriteLoad};
+use eddy_shards::store::LEGACY_RECORDS_FAMILY;
+
+use crate::ceiling::{open_like_eddy, records_family, write_records, WriteLoad};
 use crate::open_loop::process_cpu_secs;
 
 #[derive(clap::Args, Clone)]
@@ -41,10 +44,10 @@ pub struct LayoutArgs {
     batch_size: usize,
     #[arg(long, default_value_t = 2)]
     rounds: usize,
-    /// Keep atomic flush on in the per-shard layout too (eddy's setting: without it, a WAL
+    /// Turn atomic flush off in the per-shard layout (eddy keeps it on: without it, a WAL
     /// tail lost to power loss can leave a flushed family ahead of the others).
     #[arg(long)]
-    atomic_flush: bool,
+    no_atomic_flush: bool,
     /// Where the RocksDB directories go (the data disk).
     #[arg(long, default_value = ".")]
     data_root: std::path::PathBuf,
@@ -69,7 +72,7 @@ pub async fn run(args: LayoutArgs) -> anyhow::Result<()> {
     println!(
         "## eddy-bench layout: {} shards, {} writer threads, {} B records, batches of {}, {} s per run, buffered, per-shard layout with atomic flush {}",
         args.shards, args.threads, args.record_size, args.batch_size, args.seconds,
-        if args.atomic_flush { "on" } else { "off" }
+        if args.no_atomic_flush { "off" } else { "on" }
     );
     println!();
     println!("| layout | round | records/s | CPU s per M records | flush GB | compaction GB | compaction / flush |");
@@ -95,42 +98,24 @@ pub async fn run(args: LayoutArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn family_name(shard: u32) -> String {
-    format!("records-{shard}")
-}
-
 fn write_for(args: &LayoutArgs, layout: Layout) -> anyhow::Result<Outcome> {
     let dir = tempfile::tempdir_in(&args.data_root)?;
-    let (mut db_opts, families) = eddy_shards::store::db_options();
-    db_opts.enable_statistics();
-    let records_opts = families
-        .iter()
-        .find(|(name, _)| *name == "records")
-        .map(|(_, opts)| opts.clone())
-        .expect("a records family");
-    let descriptors: Vec<ColumnFamilyDescriptor> = match layout {
-        Layout::OneFamily => families
-            .into_iter()
-            .map(|(name, opts)| ColumnFamilyDescriptor::new(name, opts))
-            .collect(),
+    let mut options = eddy_shards::store::db_options();
+    options.db.enable_statistics();
+    let db = Arc::new(match layout {
+        Layout::OneFamily => DB::open_cf_descriptors(
+            &options.db,
+            dir.path(),
+            [
+                ColumnFamilyDescriptor::new("meta", options.meta.clone()),
+                ColumnFamilyDescriptor::new(LEGACY_RECORDS_FAMILY, options.records.clone()),
+            ],
+        )?,
         Layout::FamilyPerShard => {
-            db_opts.set_atomic_flush(args.atomic_flush);
-            db_opts.set_db_write_buffer_size(4 * 64 * 1024 * 1024);
-            let mut descriptors: Vec<ColumnFamilyDescriptor> = families
-                .into_iter()
-                .filter(|(name, _)| *name != "records")
-                .map(|(name, opts)| ColumnFamilyDescriptor::new(name, opts))
-                .collect();
-            for shard in 0..args.shards {
-                descriptors.push(ColumnFamilyDescriptor::new(
-                    family_name(shard),
-                    records_opts.clone(),
-                ));
-            }
-            descriptors
+            options.db.set_atomic_flush(!args.no_atomic_flush);
+            open_like_eddy(dir.path(), &options)?
         }
-    };
-    let db = Arc::new(DB::open_cf_descriptors(&db_opts, dir.path(), descriptors)?);
+    });
     let load = WriteLoad {
         threads: args.threads,
         record_size: args.record_size,
@@ -141,12 +126,12 @@ fn write_for(args: &LayoutArgs, layout: Layout) -> anyhow::Result<Outcome> {
     };
     let cpu_before = process_cpu_secs();
     let family_of: fn(u32) -> String = match layout {
-        Layout::OneFamily => records_family,
-        Layout::FamilyPerShard => family_name,
+        Layout::OneFamily => |_| LEGACY_RECORDS_FAMILY.to_string(),
+        Layout::FamilyPerShard => records_family,
     };
     let written = write_records(&db, &load, family_of)?;
     let cpu_secs = process_cpu_secs() - cpu_before;
-    let stats = db_opts.get_statistics().unwrap_or_default();
+    let stats = options.db.get_statistics().unwrap_or_default();
     let outcome = Outcome {
         records: written.records,
         secs: written.elapsed.as_secs_f64(),

@@ -1,7 +1,8 @@
 //! Byte layouts of what eddy stores.
 //!
-//! - Record key (`records` column family), 16 bytes, big-endian so that keys sort by
-//!   stream, then shard, then sequence number: `stream_id u32 | shard_index u32 | seq u64`.
+//! - Record key (in the records family of its shard, see [`crate::store`]), 16 bytes,
+//!   big-endian so that keys sort by stream, then shard, then sequence number:
+//!   `stream_id u32 | shard_index u32 | seq u64`.
 //! - Record value: `arrival_millis u64 | partition_key_len u16 | partition_key | data`.
 //! - Meta keys (`meta` column family): `stream/{name}` → JSON [`StreamMeta`],
 //!   `trim/{stream_id u32}{shard_index u32}` → first retained seq (u64), `next_stream_id` →

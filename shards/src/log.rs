@@ -216,9 +216,15 @@ impl Log {
             None => STREAM_ID_FIRST,
         };
         let iterator_secret = load_or_create_secret(&store)?;
-        for (_, value) in store.scan_meta_prefix(codec::STREAM_KEY_PREFIX)? {
-            let meta: StreamMeta = serde_json::from_slice(&value)
-                .map_err(|err| StorageError::Corruption(format!("stream metadata: {err}")))?;
+        let metas = store
+            .scan_meta_prefix(codec::STREAM_KEY_PREFIX)?
+            .into_iter()
+            .map(|(_, value)| {
+                serde_json::from_slice::<StreamMeta>(&value)
+                    .map_err(|err| StorageError::Corruption(format!("stream metadata: {err}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for meta in metas {
             let stream = recover_stream(&store, meta, config.tail_max_bytes_per_shard)?;
             catalog.insert(Arc::new(stream));
         }
@@ -1058,6 +1064,107 @@ mod tests {
             36 - 3,
             "the budget holds after reopening"
         );
+    }
+
+    /// Every record of every shard of `stream`: (shard index, seq, data).
+    fn all_records(log: &Log, stream: &str, shards: u32) -> Vec<(u32, u64, Bytes)> {
+        let mut all = Vec::new();
+        for index in 0..shards {
+            let shard = log
+                .shard(stream, &crate::stream::shard_id_of_index(index))
+                .unwrap();
+            let read = log.read(&shard, 0, 10_000, 1 << 24).unwrap();
+            all.extend(read.records.into_iter().map(|r| (index, r.seq, r.data)));
+        }
+        all
+    }
+
+    fn distinct_records(count: usize) -> Vec<AppendRecord> {
+        (0..count)
+            .map(|n| AppendRecord {
+                partition_key: format!("key-{n}"),
+                data: Bytes::from(format!("record {n}")),
+                explicit_hash_key: None,
+            })
+            .collect()
+    }
+
+    /// A store written before the records families (one `records` family) is migrated at
+    /// open: every record reads back the same, sequence numbers continue after the old
+    /// ones, and `records` is gone. A migration that stopped before dropping `records`
+    /// runs again without duplicating anything.
+    #[tokio::test]
+    async fn a_store_with_one_records_family_is_migrated() {
+        use crate::store::{family_names, migration::rewrite_into_legacy_layout};
+        for keep_new_copies in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let log = buffered_log(dir.path());
+            log.create_stream("a", 3, 24).await.unwrap();
+            log.create_stream("gone", 1, 24).await.unwrap();
+            log.put_records("a", distinct_records(40)).await.unwrap();
+            log.put_records("gone", distinct_records(3)).await.unwrap();
+            log.delete_stream("gone").await.unwrap();
+            let before = all_records(&log, "a", 3);
+            assert_eq!(before.len(), 40);
+            drop(log);
+
+            rewrite_into_legacy_layout(dir.path(), keep_new_copies);
+            assert!(family_names(dir.path()).contains(&"records".to_string()));
+            let log = buffered_log(dir.path());
+            assert!(!family_names(dir.path()).contains(&"records".to_string()));
+            assert_eq!(all_records(&log, "a", 3), before);
+            let appended = log.put_records("a", distinct_records(40)).await.unwrap();
+            for shard in 0..3 {
+                let last_before = before
+                    .iter()
+                    .filter(|(index, ..)| *index == shard)
+                    .map(|(_, seq, _)| *seq)
+                    .max()
+                    .unwrap();
+                let first_after = appended
+                    .iter()
+                    .filter(|a| a.shard_index == shard)
+                    .map(|a| a.seq)
+                    .min()
+                    .unwrap();
+                assert_eq!(first_after, last_before + 1, "shard {shard}");
+            }
+            drop(log);
+            let log = buffered_log(dir.path());
+            assert_eq!(all_records(&log, "a", 3).len(), 80);
+        }
+    }
+
+    /// Deleting a stream deletes its records and only its records, also in a family it
+    /// shares with another stream's shard, before and after reopening.
+    #[tokio::test]
+    async fn deleting_a_stream_spares_the_shards_it_shares_families_with() {
+        use crate::store::records_family_of;
+        let dir = tempfile::tempdir().unwrap();
+        let log = buffered_log(dir.path());
+        let a = log.create_stream("a", 2, 24).await.unwrap();
+        let b = log.create_stream("b", 1, 24).await.unwrap();
+        assert_eq!(records_family_of(a.id, 1), records_family_of(b.id, 0));
+        log.put_records("a", distinct_records(20)).await.unwrap();
+        log.put_records("b", distinct_records(5)).await.unwrap();
+        let a_records = all_records(&log, "a", 2);
+        assert!(a_records.iter().any(|(index, ..)| *index == 1));
+        log.delete_stream("b").await.unwrap();
+        assert_eq!(log.store.last_record(b.id, 0), Ok(None));
+        log.store
+            .scan_records(b.id, 0, 0, 100, |seq, _| {
+                panic!("read {seq} of a deleted stream")
+            })
+            .unwrap();
+        let b_again = log.create_stream("b", 1, 24).await.unwrap();
+        assert_ne!(b_again.id, b.id);
+        assert!(all_records(&log, "b", 1).is_empty());
+        assert_eq!(all_records(&log, "a", 2), a_records);
+        drop(log);
+        let log = buffered_log(dir.path());
+        assert_eq!(all_records(&log, "a", 2), a_records);
+        assert!(all_records(&log, "b", 1).is_empty());
+        assert_eq!(log.store.last_record(b.id, 0), Ok(None));
     }
 
     /// Many producers racing, with small puts and batches, and metadata changes going

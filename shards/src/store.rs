@@ -1,8 +1,33 @@
 //! The one module that touches RocksDB. No `rocksdb::` type leaves it.
 //!
-//! Column families: `records` (record keys → record values, see [`crate::codec`]) and
-//! `meta` (streams, trim points, counters). `atomic_flush` is on, so a lightly written
-//! `meta` never pins old WAL files and both families recover to one point in time.
+//! Column families:
+//! - `records/0` … `records/63`: record keys → record values (see [`crate::codec`]).
+//!   Shard `i` of the stream with id `s` lives in `records/{(s + i) mod 64}`, so the
+//!   shards of a stream of up to 64 shards each have a family of their own, and more
+//!   shards (or streams) share them evenly. Within a shard keys only grow, so a flushed
+//!   file of a family with one shard never overlaps the files already below it and
+//!   compaction moves files down instead of rewriting them. With every shard in one
+//!   family (the layout before), each flushed file spanned every shard's keys and
+//!   compaction rewrote 2.2–2.6× the flushed bytes; a family per shard sustains 1.5–2.4×
+//!   the records/s (`eddy-bench layout`).
+//! - `meta`: streams, trim points, counters and documents.
+//!
+//! Why a fixed set of families and not one per shard created with its stream: RocksDB
+//! rewrites and fsyncs its OPTIONS file, which lists every family's options (5.7 KB
+//! each), whenever a family is created or dropped, so creating families one by one costs
+//! O(n²): 1,024 of them took 210 s here. The 64 families are created together when the
+//! store is first opened, in one OPTIONS write, and are never dropped; a deleted stream's
+//! records go with one range tombstone per shard.
+//!
+//! `atomic_flush` is on, so a lightly written family never pins old WAL files and after a
+//! power loss every family recovers to the same point in time (a family flushed past the
+//! surviving WAL would otherwise hold records whose sequence numbers the others forget).
+//! Only families with unflushed writes are flushed.
+//!
+//! A store written by an earlier eddy (one `records` family) is migrated at open (see
+//! [`migration`]).
+
+pub(crate) mod migration;
 
 use std::path::Path;
 
@@ -15,47 +40,85 @@ use crate::codec::{self, RECORD_KEY_LEN};
 use crate::error::StorageError;
 use crate::stream::StreamId;
 
-const RECORDS_CF: &str = "records";
-const META_CF: &str = "meta";
+const META_FAMILY: &str = "meta";
+/// The one records family of stores written before the records families.
+pub const LEGACY_RECORDS_FAMILY: &str = "records";
+/// How many records families there are. Part of the on-disk format: a shard's family
+/// follows from its stream id and index, so changing this needs a migration.
+pub const RECORDS_FAMILIES: u32 = 64;
 
-/// Memtable size of the `records` family: 64 MiB. Larger memtables mean fewer, larger L0
-/// files and less write amplification; up to `RECORDS_MAX_WRITE_BUFFERS` of them (256 MiB
-/// of RAM at worst) are held while flushes catch up.
+/// Memtable size of each records family: 64 MiB. Larger memtables mean fewer, larger L0
+/// files; up to `RECORDS_MAX_WRITE_BUFFERS` of them per family are held while flushes
+/// catch up.
 const RECORDS_WRITE_BUFFER_BYTES: usize = 64 * 1024 * 1024;
 const RECORDS_MAX_WRITE_BUFFERS: i32 = 4;
+/// All memtables of all families together: 256 MiB, the worst case of the one `records`
+/// family before. Past it RocksDB flushes (every written family at once, atomic flush
+/// being on), so memory does not grow with the number of busy families.
+const ALL_WRITE_BUFFERS_BYTES: usize = RECORDS_WRITE_BUFFER_BYTES * 4;
 /// Bytes of a record key that name its shard: `stream_id u32 | shard_index u32`.
 const SHARD_PREFIX_LEN: usize = 8;
 
 /// The RocksDB options eddy uses, shared with the raw-RocksDB ceiling in the benchmarks
 /// so that both measure the same engine configuration.
-pub fn db_options() -> (Options, Vec<(&'static str, Options)>) {
-    let mut db_opts = Options::default();
-    db_opts.create_if_missing(true);
-    db_opts.create_missing_column_families(true);
-    db_opts.set_atomic_flush(true);
-    db_opts.set_wal_recovery_mode(DBRecoveryMode::PointInTime);
-    db_opts.set_max_background_jobs(2);
-    db_opts.set_max_total_wal_size(512 * 1024 * 1024);
-    db_opts.set_keep_log_file_num(4);
-    db_opts.set_bytes_per_sync(1024 * 1024);
+pub struct DbOptions {
+    pub db: Options,
+    pub meta: Options,
+    /// Options of every records family.
+    pub records: Options,
+}
 
-    let mut records_opts = Options::default();
-    records_opts.set_write_buffer_size(RECORDS_WRITE_BUFFER_BYTES);
-    records_opts.set_max_write_buffer_number(RECORDS_MAX_WRITE_BUFFERS);
-    records_opts.set_compression_type(DBCompressionType::Lz4);
+pub fn db_options() -> DbOptions {
+    let mut db = Options::default();
+    db.create_if_missing(true);
+    db.create_missing_column_families(true);
+    db.set_atomic_flush(true);
+    db.set_wal_recovery_mode(DBRecoveryMode::PointInTime);
+    db.set_max_background_jobs(2);
+    db.set_max_total_wal_size(512 * 1024 * 1024);
+    db.set_db_write_buffer_size(ALL_WRITE_BUFFERS_BYTES);
+    db.set_keep_log_file_num(4);
+    db.set_bytes_per_sync(1024 * 1024);
+
+    let mut records = Options::default();
+    records.set_write_buffer_size(RECORDS_WRITE_BUFFER_BYTES);
+    records.set_max_write_buffer_number(RECORDS_MAX_WRITE_BUFFERS);
+    records.set_compression_type(DBCompressionType::Lz4);
     // Within a shard (the key's first 8 bytes) keys only grow, so the memtable can insert
     // each one next to the last of its shard instead of searching the skip list from the
     // top. The option has no setter of its own, only its string form.
-    let records_opts = records_opts
+    let records = records
         .get_options_from_string(format!(
             "memtable_insert_with_hint_prefix_extractor=rocksdb.FixedPrefix.{SHARD_PREFIX_LEN}"
         ))
         .expect("a valid options string");
-    let meta_opts = Options::default();
-    (
-        db_opts,
-        vec![(RECORDS_CF, records_opts), (META_CF, meta_opts)],
-    )
+    DbOptions {
+        db,
+        meta: Options::default(),
+        records,
+    }
+}
+
+/// Which records family holds the records of a shard.
+pub fn records_family_of(stream_id: StreamId, shard_index: u32) -> u32 {
+    stream_id.wrapping_add(shard_index) % RECORDS_FAMILIES
+}
+
+/// The name of records family `family` (`0..RECORDS_FAMILIES`).
+pub fn records_family_name(family: u32) -> String {
+    format!("records/{family}")
+}
+
+/// Every column family of a new store, with its options.
+pub fn family_descriptors(options: &DbOptions) -> Vec<ColumnFamilyDescriptor> {
+    std::iter::once(ColumnFamilyDescriptor::new(
+        META_FAMILY,
+        options.meta.clone(),
+    ))
+    .chain((0..RECORDS_FAMILIES).map(|family| {
+        ColumnFamilyDescriptor::new(records_family_name(family), options.records.clone())
+    }))
+    .collect()
 }
 
 /// A key and its value, as read from a column family.
@@ -63,6 +126,8 @@ pub(crate) type KeyValue = (Vec<u8>, Vec<u8>);
 
 pub(crate) struct Store {
     db: DB,
+    /// `records_family_name(i)` at index `i`, so that lookups do not format.
+    records_family_names: Vec<String>,
 }
 
 fn io(err: rocksdb::Error) -> StorageError {
@@ -73,40 +138,69 @@ fn io(err: rocksdb::Error) -> StorageError {
 }
 
 /// Writes collected for one atomic RocksDB write.
-pub(crate) struct StoreBatch {
+pub(crate) struct StoreBatch<'a> {
     inner: WriteBatch,
+    /// The records families used so far, by number.
+    families: [Option<&'a ColumnFamily>; RECORDS_FAMILIES as usize],
 }
 
 impl Store {
+    /// Opens (or creates) the store at `path`, migrating a store of the layout with one
+    /// `records` family.
     pub fn open(path: &Path) -> Result<Self, StorageError> {
-        let (db_opts, families) = db_options();
-        let descriptors = families
-            .into_iter()
-            .map(|(name, opts)| ColumnFamilyDescriptor::new(name, opts));
-        let db = DB::open_cf_descriptors(&db_opts, path, descriptors).map_err(io)?;
-        Ok(Self { db })
-    }
-
-    fn records(&self) -> &ColumnFamily {
-        self.db
-            .cf_handle(RECORDS_CF)
-            .expect("records column family is created at open")
+        let options = db_options();
+        let mut descriptors = family_descriptors(&options);
+        if path.join("CURRENT").exists() {
+            for name in DB::list_cf(&options.db, path).map_err(io)? {
+                if descriptors.iter().any(|known| known.name() == name) {
+                    continue;
+                }
+                // `default`, the legacy `records` or a family of a later eddy: RocksDB
+                // opens a store only with every family it has.
+                let family_options = if name == LEGACY_RECORDS_FAMILY {
+                    options.records.clone()
+                } else {
+                    Options::default()
+                };
+                descriptors.push(ColumnFamilyDescriptor::new(name, family_options));
+            }
+        }
+        let db = DB::open_cf_descriptors(&options.db, path, descriptors).map_err(io)?;
+        let mut store = Self {
+            db,
+            records_family_names: (0..RECORDS_FAMILIES).map(records_family_name).collect(),
+        };
+        if store.db.cf_handle(LEGACY_RECORDS_FAMILY).is_some() {
+            migration::move_legacy_records(&mut store)?;
+        }
+        Ok(store)
     }
 
     fn meta(&self) -> &ColumnFamily {
         self.db
-            .cf_handle(META_CF)
+            .cf_handle(META_FAMILY)
             .expect("meta column family is created at open")
     }
 
-    pub fn batch(&self) -> StoreBatch {
+    fn records(&self, stream_id: StreamId, shard_index: u32) -> &ColumnFamily {
+        self.records_family(records_family_of(stream_id, shard_index))
+    }
+
+    fn records_family(&self, family: u32) -> &ColumnFamily {
+        self.db
+            .cf_handle(&self.records_family_names[family as usize])
+            .expect("records column families are created at open")
+    }
+
+    pub fn batch(&self) -> StoreBatch<'_> {
         StoreBatch {
             inner: WriteBatch::default(),
+            families: [None; RECORDS_FAMILIES as usize],
         }
     }
 
     /// One atomic write. With `sync`, returns after the WAL is fsynced.
-    pub fn write(&self, batch: StoreBatch, sync: bool) -> Result<(), StorageError> {
+    pub fn write(&self, batch: StoreBatch<'_>, sync: bool) -> Result<(), StorageError> {
         let mut write_opts = WriteOptions::default();
         write_opts.set_sync(sync);
         self.db.write_opt(batch.inner, &write_opts).map_err(io)
@@ -148,11 +242,14 @@ impl Store {
     ) -> Result<Option<(u64, Vec<u8>)>, StorageError> {
         let mut read_opts = ReadOptions::default();
         read_opts.set_iterate_lower_bound(codec::record_key(stream_id, shard_index, 0).to_vec());
-        let mut iter = self.db.raw_iterator_cf_opt(self.records(), read_opts);
+        let mut iter = self
+            .db
+            .raw_iterator_cf_opt(self.records(stream_id, shard_index), read_opts);
         iter.seek_for_prev(codec::record_key(stream_id, shard_index, u64::MAX));
         let found = match (iter.key(), iter.value()) {
             (Some(key), Some(value))
-                if key[..8] == codec::record_key(stream_id, shard_index, 0)[..8] =>
+                if key[..SHARD_PREFIX_LEN]
+                    == codec::record_key(stream_id, shard_index, 0)[..SHARD_PREFIX_LEN] =>
             {
                 let seq = codec::seq_of_record_key(key).ok_or_else(|| {
                     StorageError::Corruption("record key of the wrong length".into())
@@ -182,7 +279,9 @@ impl Store {
         read_opts.set_iterate_upper_bound(
             codec::record_key(stream_id, shard_index, to_seq_exclusive).to_vec(),
         );
-        let mut iter = self.db.raw_iterator_cf_opt(self.records(), read_opts);
+        let mut iter = self
+            .db
+            .raw_iterator_cf_opt(self.records(stream_id, shard_index), read_opts);
         iter.seek(codec::record_key(
             stream_id,
             shard_index,
@@ -204,9 +303,18 @@ impl Store {
     }
 }
 
-impl StoreBatch {
-    pub fn put_record(&mut self, store: &Store, key: &[u8], value: &[u8]) {
-        self.inner.put_cf(store.records(), key, value);
+impl<'a> StoreBatch<'a> {
+    /// Records family `family`, looked up once per batch.
+    fn records_family(&mut self, store: &'a Store, family: u32) -> &'a ColumnFamily {
+        self.families[family as usize].get_or_insert_with(|| store.records_family(family))
+    }
+
+    /// Adds a record under `key` ([`codec::record_key`]) to its shard's family.
+    pub fn put_record(&mut self, store: &'a Store, key: &[u8; RECORD_KEY_LEN], value: &[u8]) {
+        let stream_id = u32::from_be_bytes(key[..4].try_into().expect("4 bytes"));
+        let shard_index = u32::from_be_bytes(key[4..8].try_into().expect("4 bytes"));
+        let family = self.records_family(store, records_family_of(stream_id, shard_index));
+        self.inner.put_cf(family, key, value);
     }
 
     pub fn put_meta(&mut self, store: &Store, key: &[u8], value: &[u8]) {
@@ -217,13 +325,76 @@ impl StoreBatch {
         self.inner.delete_cf(store.meta(), key);
     }
 
-    /// Deletes the records of `[from_key, to_key)`, as one range tombstone.
-    pub fn delete_records(&mut self, store: &Store, from_key: &[u8], to_key: &[u8]) {
-        self.inner
-            .delete_range_cf(store.records(), from_key, to_key);
+    /// Deletes the records of one shard below `to_seq_exclusive`, as one range tombstone.
+    pub fn delete_records_below(
+        &mut self,
+        store: &'a Store,
+        stream_id: StreamId,
+        shard_index: u32,
+        to_seq_exclusive: u64,
+    ) {
+        let to = codec::record_key(stream_id, shard_index, to_seq_exclusive);
+        self.delete_records(store, stream_id, shard_index, &to);
+    }
+
+    /// Deletes every record of one shard, as one range tombstone.
+    pub fn delete_shard_records(
+        &mut self,
+        store: &'a Store,
+        stream_id: StreamId,
+        shard_index: u32,
+    ) {
+        // Past every key of the shard (a key sorts after the shorter keys it starts with)
+        // and before every key of the next: the 8-byte prefix plus one. Stream ids stop
+        // below u32::MAX (see the writer's create_stream), so it does not overflow.
+        let prefix = (u64::from(stream_id) << 32 | u64::from(shard_index)) + 1;
+        self.delete_records(store, stream_id, shard_index, &prefix.to_be_bytes());
+    }
+
+    fn delete_records(
+        &mut self,
+        store: &'a Store,
+        stream_id: StreamId,
+        shard_index: u32,
+        to: &[u8],
+    ) {
+        let family = self.records_family(store, records_family_of(stream_id, shard_index));
+        let from = codec::record_key(stream_id, shard_index, 0);
+        self.inner.delete_range_cf(family, &from[..], to);
     }
 
     pub fn is_empty(&self) -> bool {
         self.inner.is_empty()
+    }
+}
+
+/// Test support: the names of the column families of the store at `path`.
+#[cfg(test)]
+pub(crate) fn family_names(path: &Path) -> Vec<String> {
+    let mut names = DB::list_cf(&Options::default(), path).unwrap();
+    names.sort();
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shards_of_a_stream_get_families_of_their_own_up_to_64() {
+        for stream_id in [1, 2, 63, 64, 1000, u32::MAX - 1] {
+            let families: std::collections::HashSet<u32> = (0..RECORDS_FAMILIES)
+                .map(|shard| records_family_of(stream_id, shard))
+                .collect();
+            assert_eq!(
+                families.len(),
+                RECORDS_FAMILIES as usize,
+                "stream {stream_id}"
+            );
+            assert!(families.iter().all(|&family| family < RECORDS_FAMILIES));
+        }
+        // Past 64 shards they share, evenly.
+        assert_eq!(records_family_of(5, 0), records_family_of(5, 64));
+        assert_eq!(records_family_name(7), "records/7");
     }
 }

@@ -415,13 +415,8 @@ impl Writer {
         batch.delete_meta(&self.store, &codec::stream_meta_key(name));
         for shard in &stream.shards {
             batch.delete_meta(&self.store, &codec::trim_key(id, shard.meta.index));
+            batch.delete_shard_records(&self.store, id, shard.meta.index);
         }
-        // Stream ids stop below u32::MAX (see create_stream), so id + 1 does not overflow.
-        batch.delete_records(
-            &self.store,
-            &codec::record_key(id, 0, 0),
-            &codec::record_key(id + 1, 0, 0),
-        );
         self.store.write(batch, true)?;
         self.catalog.remove(name);
         self.tail_budget.apply(&self.catalog);
@@ -438,11 +433,7 @@ impl Writer {
         }
         let trim_seq = trim_seq.min(shard.next_seq());
         let mut batch = self.store.batch();
-        batch.delete_records(
-            &self.store,
-            &codec::record_key(shard.stream_id, shard.meta.index, 0),
-            &codec::record_key(shard.stream_id, shard.meta.index, trim_seq),
-        );
+        batch.delete_records_below(&self.store, shard.stream_id, shard.meta.index, trim_seq);
         batch.put_meta(
             &self.store,
             &codec::trim_key(shard.stream_id, shard.meta.index),

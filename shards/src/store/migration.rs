@@ -1,0 +1,86 @@
+//! The one-time move of a store written before the records families.
+//!
+//! Such a store keeps every shard's records in one `records` family. At open, before
+//! anything reads or writes records, the records of `records` are copied in batches into
+//! the families their shards now belong to ([`super::records_family_of`]; records of
+//! deleted streams were already hidden by range tombstones and are not seen), the WAL is
+//! fsynced, and only then is `records` dropped. If eddy stops midway, `records` is still
+//! there and the copy runs again from the start: writing the same keys and values twice
+//! changes nothing.
+
+use tracing::info;
+
+use super::{io, Store, LEGACY_RECORDS_FAMILY};
+use crate::codec::RECORD_KEY_LEN;
+use crate::error::StorageError;
+
+/// Bytes of records per copy batch.
+const COPY_BATCH_BYTES: usize = 8 * 1024 * 1024;
+
+pub(super) fn move_legacy_records(store: &mut Store) -> Result<(), StorageError> {
+    let mut copied = 0u64;
+    {
+        let store = &*store;
+        let legacy = store
+            .db
+            .cf_handle(LEGACY_RECORDS_FAMILY)
+            .expect("called only when the legacy family exists");
+        let mut iter = store.db.raw_iterator_cf(legacy);
+        iter.seek_to_first();
+        let mut batch = store.batch();
+        let mut batch_bytes = 0;
+        while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+            let key: &[u8; RECORD_KEY_LEN] = key.try_into().map_err(|_| {
+                StorageError::Corruption(format!(
+                    "a key of {} bytes in the `{LEGACY_RECORDS_FAMILY}` family",
+                    key.len()
+                ))
+            })?;
+            batch.put_record(store, key, value);
+            batch_bytes += key.len() + value.len();
+            copied += 1;
+            if batch_bytes >= COPY_BATCH_BYTES {
+                store.write(std::mem::replace(&mut batch, store.batch()), false)?;
+                batch_bytes = 0;
+            }
+            iter.next();
+        }
+        iter.status().map_err(io)?;
+        store.write(batch, false)?;
+        // Durable before the only other copy goes.
+        store.flush_wal(true)?;
+    }
+    store.db.drop_cf(LEGACY_RECORDS_FAMILY).map_err(io)?;
+    info!(copied, "moved the records into the records families");
+    Ok(())
+}
+
+/// Test support: rewrites the store at `path` into the layout before the records
+/// families (one `records` family holding every shard's records). With
+/// `keep_new_copies`, the records stay in the records families too, as a migration that
+/// stopped before its last step leaves them.
+#[cfg(test)]
+pub(crate) fn rewrite_into_legacy_layout(path: &std::path::Path, keep_new_copies: bool) {
+    let mut store = Store::open(path).unwrap();
+    store
+        .db
+        .create_cf(LEGACY_RECORDS_FAMILY, &super::db_options().records)
+        .unwrap();
+    let legacy = store.db.cf_handle(LEGACY_RECORDS_FAMILY).unwrap();
+    for family in 0..super::RECORDS_FAMILIES {
+        let family = store.records_family(family);
+        let mut iter = store.db.raw_iterator_cf(family);
+        iter.seek_to_first();
+        while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+            store.db.put_cf(legacy, key, value).unwrap();
+            iter.next();
+        }
+        if !keep_new_copies {
+            store
+                .db
+                .delete_range_cf(family, &[][..], &[0xffu8; RECORD_KEY_LEN + 1][..])
+                .unwrap();
+        }
+    }
+    store.db.flush_wal(true).unwrap();
+}
