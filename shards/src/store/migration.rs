@@ -55,27 +55,37 @@ pub(super) fn move_legacy_records(store: &mut Store) -> Result<(), StorageError>
     Ok(())
 }
 
-/// Test support: rewrites the store at `path` into the layout before the records
-/// families (one `records` family holding every shard's records). With
-/// `keep_new_copies`, the records stay in the records families too, as a migration that
-/// stopped before its last step leaves them.
+/// What [`rewrite_into_legacy_layout`] leaves in the records families.
 #[cfg(test)]
-pub(crate) fn rewrite_into_legacy_layout(path: &std::path::Path, keep_new_copies: bool) {
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum LeftInFamilies {
+    /// Nothing: the families are dropped, as in a store of the old layout.
+    Nothing,
+    /// The records of the even-numbered families, as a migration that stopped midway
+    /// leaves them.
+    EvenFamilies,
+}
+
+/// Test support: rewrites the store at `path` into the layout before the records
+/// families (one `records` family holding every shard's records).
+#[cfg(test)]
+pub(crate) fn rewrite_into_legacy_layout(path: &std::path::Path, left: LeftInFamilies) {
     let mut store = Store::open(path).unwrap();
     store
         .db
         .create_cf(LEGACY_RECORDS_FAMILY, &super::db_options().records)
         .unwrap();
-    let legacy = store.db.cf_handle(LEGACY_RECORDS_FAMILY).unwrap();
-    for family in 0..super::RECORDS_FAMILIES {
-        let family = store.records_family(family);
+    for number in 0..super::RECORDS_FAMILIES {
+        let legacy = store.db.cf_handle(LEGACY_RECORDS_FAMILY).unwrap();
+        let family = store.records_family(number);
         let mut iter = store.db.raw_iterator_cf(family);
         iter.seek_to_first();
         while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
             store.db.put_cf(legacy, key, value).unwrap();
             iter.next();
         }
-        if !keep_new_copies {
+        drop(iter);
+        if matches!(left, LeftInFamilies::EvenFamilies) && number % 2 == 1 {
             store
                 .db
                 .delete_range_cf(family, &[][..], &[0xffu8; RECORD_KEY_LEN + 1][..])
@@ -83,4 +93,12 @@ pub(crate) fn rewrite_into_legacy_layout(path: &std::path::Path, keep_new_copies
         }
     }
     store.db.flush_wal(true).unwrap();
+    if matches!(left, LeftInFamilies::Nothing) {
+        for number in 0..super::RECORDS_FAMILIES {
+            store
+                .db
+                .drop_cf(&super::records_family_name(number))
+                .unwrap();
+        }
+    }
 }
