@@ -16,9 +16,15 @@ use crate::error::StorageError;
 
 /// Bytes of records per copy batch.
 const COPY_BATCH_BYTES: usize = 8 * 1024 * 1024;
+/// A progress line every this many bytes copied.
+const PROGRESS_EVERY_BYTES: u64 = 1024 * 1024 * 1024;
 
 pub(super) fn move_legacy_records(store: &mut Store) -> Result<(), StorageError> {
-    let mut copied = 0u64;
+    info!(
+        "moving the records of the one `{LEGACY_RECORDS_FAMILY}` family into the records \
+         families (once, after an upgrade); eddy starts serving when this is done"
+    );
+    let (mut copied, mut copied_bytes) = (0u64, 0u64);
     {
         let store = &*store;
         let legacy = store
@@ -39,6 +45,11 @@ pub(super) fn move_legacy_records(store: &mut Store) -> Result<(), StorageError>
             batch.put_record(store, key, value);
             batch_bytes += key.len() + value.len();
             copied += 1;
+            let before = copied_bytes;
+            copied_bytes += (key.len() + value.len()) as u64;
+            if copied_bytes / PROGRESS_EVERY_BYTES > before / PROGRESS_EVERY_BYTES {
+                info!(copied, gib = copied_bytes >> 30, "moving records");
+            }
             if batch_bytes >= COPY_BATCH_BYTES {
                 store.write(std::mem::replace(&mut batch, store.batch()), false)?;
                 batch_bytes = 0;
