@@ -17,6 +17,7 @@ mod delivery;
 mod e2e;
 mod echo;
 mod fair_rounds;
+mod family_create;
 mod kinesis_client;
 mod layout;
 mod open_loop;
@@ -58,6 +59,9 @@ enum Command {
     /// Raw RocksDB writes into one records family against a family per shard: throughput,
     /// CPU and compaction bytes (an experiment on eddy's record layout).
     Layout(layout::LayoutArgs),
+    /// Creating RocksDB column families one at a time against all at open (why eddy's
+    /// records families are a fixed set).
+    FamilyCreate(family_create::FamilyCreateArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -74,5 +78,6 @@ fn main() -> anyhow::Result<()> {
         Command::Compare(args) => runtime.block_on(compare::run(*args)),
         Command::EchoServe(args) => runtime.block_on(echo::run(args)),
         Command::Layout(args) => runtime.block_on(layout::run(args)),
+        Command::FamilyCreate(args) => runtime.block_on(family_create::run(args)),
     }
 }
