@@ -1,7 +1,7 @@
 //! `eddy-bench layout`: what a RocksDB column family per shard buys over one family for
 //! every shard's records.
 //!
-//! Before commit "records in a column family per shard", eddy kept every shard's records
+//! Before commit 5280ce3, eddy kept every shard's records
 //! in one `records` family keyed `stream | shard | seq`. Within a shard keys only grow,
 //! but shards interleave, so every flushed L0 file spanned every shard's key range and
 //! every L0 → L1 compaction rewrote the L1 files it overlapped, which was all of them.
@@ -12,9 +12,10 @@
 //! Both layouts get the same records (the benchmark's generator: one random payload per
 //! writer, 1024 random keys) from the raw-RocksDB ceiling's writer threads
 //! ([`crate::ceiling::write_records`]), with eddy's RocksDB options
-//! ([`eddy_shards::store::db_options`]: all memtables capped together at 4 × 64 MiB,
-//! atomic flush on, which flushes every family at once and so makes a small file per
-//! shard; `--no-atomic-flush` turns it off to show what that costs). Printed per layout:
+//! ([`eddy_shards::store::db_options`]: 16 MiB memtables per family, all capped together
+//! at 256 MiB, atomic flush on, which flushes every written family at once and so makes
+//! a small file per shard; `--no-atomic-flush` turns it off to show what that costs). The
+//! one family gets the 64 MiB memtables eddy gave it. Printed per layout:
 //! records/s, this process's CPU-seconds per million records, and RocksDB's flush and
 //! compaction write bytes. The layouts run alternately, `--rounds` times each.
 
@@ -27,6 +28,9 @@ use eddy_shards::store::LEGACY_RECORDS_FAMILY;
 
 use crate::ceiling::{open_like_eddy, records_family, write_records, WriteLoad};
 use crate::open_loop::process_cpu_secs;
+
+/// The memtable size eddy gave its one `records` family.
+const ONE_FAMILY_WRITE_BUFFER_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(clap::Args, Clone)]
 pub struct LayoutArgs {
@@ -108,7 +112,11 @@ fn write_for(args: &LayoutArgs, layout: Layout) -> anyhow::Result<Outcome> {
             dir.path(),
             [
                 ColumnFamilyDescriptor::new("meta", options.meta.clone()),
-                ColumnFamilyDescriptor::new(LEGACY_RECORDS_FAMILY, options.records.clone()),
+                ColumnFamilyDescriptor::new(LEGACY_RECORDS_FAMILY, {
+                    let mut one_family = options.records.clone();
+                    one_family.set_write_buffer_size(ONE_FAMILY_WRITE_BUFFER_BYTES);
+                    one_family
+                }),
             ],
         )?,
         Layout::FamilyPerShard => {

@@ -216,15 +216,9 @@ impl Log {
             None => STREAM_ID_FIRST,
         };
         let iterator_secret = load_or_create_secret(&store)?;
-        let metas = store
-            .scan_meta_prefix(codec::STREAM_KEY_PREFIX)?
-            .into_iter()
-            .map(|(_, value)| {
-                serde_json::from_slice::<StreamMeta>(&value)
-                    .map_err(|err| StorageError::Corruption(format!("stream metadata: {err}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        for meta in metas {
+        for (_, value) in store.scan_meta_prefix(codec::STREAM_KEY_PREFIX)? {
+            let meta: StreamMeta = serde_json::from_slice(&value)
+                .map_err(|err| StorageError::Corruption(format!("stream metadata: {err}")))?;
             let stream = recover_stream(&store, meta, config.tail_max_bytes_per_shard)?;
             catalog.insert(Arc::new(stream));
         }
