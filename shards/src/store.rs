@@ -315,11 +315,17 @@ impl<'a> StoreBatch<'a> {
         self.families[family as usize].get_or_insert_with(|| store.records_family(family))
     }
 
-    /// Adds a record under `key` ([`codec::record_key`]) to its shard's family.
-    pub fn put_record(&mut self, store: &'a Store, key: &[u8; RECORD_KEY_LEN], value: &[u8]) {
-        let stream_id = u32::from_be_bytes(key[..4].try_into().expect("4 bytes"));
-        let shard_index = u32::from_be_bytes(key[4..8].try_into().expect("4 bytes"));
+    /// Adds record `seq` of a shard to the shard's family.
+    pub fn put_record(
+        &mut self,
+        store: &'a Store,
+        stream_id: StreamId,
+        shard_index: u32,
+        seq: u64,
+        value: &[u8],
+    ) {
         let family = self.records_family(store, records_family_of(stream_id, shard_index));
+        let key = codec::record_key(stream_id, shard_index, seq);
         self.inner.put_cf(family, key, value);
     }
 
@@ -353,8 +359,12 @@ impl<'a> StoreBatch<'a> {
         // Past every key of the shard (a key sorts after the shorter keys it starts with)
         // and before every key of the next: the 8-byte prefix plus one. Stream ids stop
         // below u32::MAX (see the writer's create_stream), so it does not overflow.
-        let prefix = (u64::from(stream_id) << 32 | u64::from(shard_index)) + 1;
-        self.delete_records(store, stream_id, shard_index, &prefix.to_be_bytes());
+        let first_key = codec::record_key(stream_id, shard_index, 0);
+        let prefix: [u8; SHARD_PREFIX_LEN] = first_key[..SHARD_PREFIX_LEN]
+            .try_into()
+            .expect("a record key starts with its shard");
+        let past_prefix = (u64::from_be_bytes(prefix) + 1).to_be_bytes();
+        self.delete_records(store, stream_id, shard_index, &past_prefix);
     }
 
     fn delete_records(

@@ -192,11 +192,7 @@ impl Writer {
                 let arrival_millis = now_millis.max(shard.last_arrival_millis());
                 let value = &mut values[record.value_start..record.value_end()];
                 codec::stamp_arrival_millis(value, arrival_millis);
-                batch.put_record(
-                    &self.store,
-                    &codec::record_key(shard.stream_id, shard.meta.index, seq),
-                    value,
-                );
+                batch.put_record(&self.store, shard.stream_id, shard.meta.index, seq, value);
                 shard.set_next_seq(seq + 1);
                 shard.set_last_arrival_millis(arrival_millis);
                 appended.push(Appended {

@@ -11,7 +11,7 @@
 use tracing::info;
 
 use super::{io, Store, LEGACY_RECORDS_FAMILY};
-use crate::codec::RECORD_KEY_LEN;
+use crate::codec::{self, RECORD_KEY_LEN};
 use crate::error::StorageError;
 
 /// Bytes of records per copy batch.
@@ -42,7 +42,10 @@ pub(super) fn move_legacy_records(store: &mut Store) -> Result<(), StorageError>
                     key.len()
                 ))
             })?;
-            batch.put_record(store, key, value);
+            let stream_id = u32::from_be_bytes(key[..4].try_into().expect("4 bytes"));
+            let shard_index = u32::from_be_bytes(key[4..8].try_into().expect("4 bytes"));
+            let seq = codec::seq_of_record_key(key).expect("a record key");
+            batch.put_record(store, stream_id, shard_index, seq, value);
             batch_bytes += key.len() + value.len();
             copied += 1;
             let before = copied_bytes;
