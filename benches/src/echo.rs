@@ -6,10 +6,16 @@
 //! `eddy-bench compare` starts it as a child process like every other system and drives
 //! it with the same client and payloads as eddy gRPC, so eddy / echo is what eddy costs
 //! beyond decoding, HTTP/2 and loopback TCP.
+//!
+//! [`start_delivery_floor`] runs the same server inside the benchmark's process with a
+//! [`Sink`] that it hands every put's payloads to on receipt: the put → handler latency
+//! floor of `eddy-bench e2e`, with eddy's storage, commit and delivery taken out and the
+//! load generator, client, HTTP/2 and loopback TCP kept.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use eddy::grpc::{
     CONNECTION_WINDOW_BYTES, MAX_CONCURRENT_STREAMS, MAX_DECODING_MESSAGE_BYTES,
@@ -18,6 +24,8 @@ use eddy::grpc::{
 use eddy_proto::v1 as pb;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status};
+
+use crate::open_loop::Sink;
 
 /// The line `echo-serve` prints once it listens, followed by the address.
 pub const BANNER: &str = "echo listening grpc=";
@@ -32,9 +40,17 @@ pub struct EchoArgs {
 #[derive(Default)]
 struct Echo {
     next_seq: AtomicU64,
+    /// Handed every put's payloads on receipt, when the echo stands in for delivery.
+    sink: Option<Arc<Sink>>,
 }
 
 impl Echo {
+    fn deliver<'a>(&self, payloads: impl ExactSizeIterator<Item = &'a [u8]>) {
+        if let Some(sink) = &self.sink {
+            sink.observe(payloads);
+        }
+    }
+
     /// A sequence number per record, as eddy's would be: increasing, never reused.
     fn sequence_numbers(&self, count: usize) -> std::ops::Range<u64> {
         let first = self.next_seq.fetch_add(count as u64, Ordering::Relaxed);
@@ -65,8 +81,9 @@ type NoStream =
 impl pb::records_server::Records for Echo {
     async fn put_record(
         &self,
-        _request: Request<pb::PutRecordRequest>,
+        request: Request<pb::PutRecordRequest>,
     ) -> Result<Response<pb::PutRecordResponse>, Status> {
+        self.deliver(std::iter::once(request.get_ref().data.as_ref()));
         Ok(Response::new(pb::PutRecordResponse {
             shard_id: SHARD_ID.into(),
             sequence_number: self.sequence_numbers(1).start,
@@ -77,7 +94,9 @@ impl pb::records_server::Records for Echo {
         &self,
         request: Request<pb::PutRecordsRequest>,
     ) -> Result<Response<pb::PutRecordsResponse>, Status> {
-        let count = request.get_ref().records.len();
+        let records = &request.get_ref().records;
+        self.deliver(records.iter().map(|record| record.data.as_ref()));
+        let count = records.len();
         Ok(Response::new(pb::PutRecordsResponse {
             failed_record_count: 0,
             records: put_results(self.sequence_numbers(count)),
@@ -92,8 +111,12 @@ impl pb::records_server::Records for Echo {
     ) -> Result<Response<Self::PutRecordStreamStream>, Status> {
         // Sequence numbers of this call only: increasing, as eddy's are per shard.
         let mut next_seq = 0;
+        let sink = self.sink.clone();
         let responses = request.into_inner().map(move |request| {
             request.map(|request| {
+                if let Some(sink) = &sink {
+                    sink.observe(request.records.iter().map(|record| record.data.as_ref()));
+                }
                 let first = next_seq;
                 next_seq += request.records.len() as u64;
                 pb::PutRecordStreamResponse {
@@ -134,7 +157,30 @@ impl pb::records_server::Records for Echo {
 pub async fn run(args: EchoArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     println!("{BANNER}{}", listener.local_addr()?);
-    let records = pb::records_server::RecordsServer::new(Echo::default())
+    serve(listener, Echo::default()).await
+}
+
+/// Starts an echo server on a free loopback port on this runtime that hands every put's
+/// payloads to `sink` when it receives them, and returns its address. It runs until the
+/// runtime ends.
+pub async fn start_delivery_floor(sink: Arc<Sink>) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let echo = Echo {
+        sink: Some(sink),
+        ..Echo::default()
+    };
+    // Task: bench-echo-floor; serves until the runtime ends.
+    tokio::spawn(async move {
+        if let Err(error) = serve(listener, echo).await {
+            eprintln!("the in-process echo server failed: {error:#}");
+        }
+    });
+    Ok(addr)
+}
+
+async fn serve(listener: tokio::net::TcpListener, echo: Echo) -> anyhow::Result<()> {
+    let records = pb::records_server::RecordsServer::new(echo)
         .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_ENCODING_MESSAGE_BYTES);
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));

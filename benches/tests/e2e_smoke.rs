@@ -1,6 +1,6 @@
 //! Keeps `eddy-bench e2e` (the stream → function benchmark) from rotting: a tiny backlog,
-//! a short maximum-load probe and two short latency runs at one rate, under both
-//! durabilities. Timings are printed, never asserted.
+//! a short maximum-load probe and two short latency runs at one rate, each beside the
+//! gRPC echo floor, under both durabilities. Timings are printed, never asserted.
 
 use std::process::Command;
 
@@ -34,17 +34,25 @@ fn every_phase_runs_under_both_durabilities() {
         assert!(stdout.contains("idle server with 64 shards × 2 mappings"));
         assert!(stdout.contains("maximum put → handler load"));
         for run in ["run 1", "run 2"] {
-            for from in ["scheduled send", "actual send"] {
-                assert_eq!(
-                    stdout
-                        .lines()
-                        .filter(|line| line.contains(run) && line.contains(from))
-                        .count(),
-                    1,
-                    "one row for {run}, from the {from}"
-                );
+            for path in ["| eddy: ", "| floor: "] {
+                for from in ["scheduled send", "actual send"] {
+                    assert_eq!(
+                        stdout
+                            .lines()
+                            .filter(|line| line.contains(run)
+                                && line.contains(path)
+                                && line.contains(from))
+                            .count(),
+                        1,
+                        "one row for {run} of {path}, from the {from}"
+                    );
+                }
             }
         }
-        assert_eq!(stdout.matches("median of 2 runs (min–max)").count(), 2);
+        assert_eq!(stdout.matches("median of 2 runs (min–max)").count(), 4);
+        assert!(
+            stdout.contains("eddy adds"),
+            "the eddy / floor summary line"
+        );
     }
 }
