@@ -71,3 +71,61 @@ async fn sigterm_stops_the_server_past_connections_that_never_finish() {
     assert_eq!(records.len(), 1);
     assert_eq!(&records[0].data[..], b"acknowledged before SIGTERM");
 }
+
+/// A PutRecordStream call whose client keeps its side open is ended by the server on
+/// SIGTERM with `UNAVAILABLE`, after everything it read was acknowledged: the client
+/// learns why, instead of its connection being dropped at the end of the grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_an_open_put_stream_with_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("eddy.toml");
+    // A grace far longer than the test waits, so only the pipeline can end the call.
+    std::fs::write(&config, "shutdown_grace_secs = 600\n").unwrap();
+    let config_arg = config.to_str().unwrap();
+    let server =
+        Server::start_with_args(&data, &["--durability", "buffered", "--config", config_arg]);
+    let mut c = server.clients().await;
+    c.create_stream("keep", 1).await;
+
+    let (requests_tx, requests_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut responses = c
+        .records
+        .put_record_stream(tokio_stream::wrappers::UnboundedReceiverStream::new(
+            requests_rx,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    requests_tx
+        .send(pb::PutRecordStreamRequest {
+            request_id: 7,
+            stream_name: "keep".into(),
+            records: vec![entry("k", b"acknowledged on the stream")],
+        })
+        .unwrap();
+    let ack = responses
+        .message()
+        .await
+        .unwrap()
+        .expect("an acknowledgement");
+    assert_eq!((ack.request_id, ack.error_code), (7, 0));
+
+    let terminated = tokio::task::spawn_blocking(move || server.terminate());
+    let ending = responses
+        .message()
+        .await
+        .expect_err("the call ends with a status, not a clean end");
+    assert_eq!(ending.code(), tonic::Code::Unavailable, "{ending:?}");
+    assert!(ending.message().contains("shutting down"), "{ending:?}");
+    // `terminate` fails the test if the server is still running 60 s after SIGTERM; the
+    // grace period is 600 s, so exiting means no connection was left hanging.
+    assert!(terminated.await.unwrap().success(), "SIGTERM exits 0");
+    drop(requests_tx);
+
+    let server = Server::start(&data, "buffered");
+    let mut c = server.clients().await;
+    let records = c.read_all("keep", "shardId-000000000000").await;
+    assert_eq!(records.len(), 1);
+    assert_eq!(&records[0].data[..], b"acknowledged on the stream");
+}

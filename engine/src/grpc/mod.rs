@@ -2,6 +2,7 @@
 
 pub mod functions;
 pub mod mappings;
+mod put_pipeline;
 pub mod records;
 pub mod status;
 pub mod streams;

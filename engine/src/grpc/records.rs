@@ -1,31 +1,21 @@
 //! The `eddy.v1.Records` gRPC service: put, iterators, get and subscribe.
 
-use std::collections::VecDeque;
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 
 use eddy_proto::v1 as pb;
 use eddy_shards::limits::{check_stream_name, MAX_GET_RECORDS_BYTES, MAX_GET_RECORDS_LIMIT};
-use eddy_shards::{
-    AppendRecord, Appended, InvalidArgument, Log, PendingAppend, ReadBatch, Record, ShardHandle,
-};
+use eddy_shards::{AppendRecord, Appended, InvalidArgument, Log, ReadBatch, Record, ShardHandle};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::put_pipeline::PutPipeline;
 use super::status;
 use crate::shard_reads::{self, StartingPosition};
 
-/// PutRecordStream requests one call may have awaiting acknowledgement before the server
-/// stops reading it.
-const PUT_STREAM_IN_FLIGHT: usize = 1024;
-/// At most this many PutRecordStream requests that have already arrived are submitted
-/// together.
-const COALESCED_REQUESTS: usize = 64;
 /// Events a subscription may have queued for a slow client before the reader pauses.
 const SUBSCRIPTION_QUEUE_EVENTS: usize = 4;
 /// Records per subscription event.
@@ -182,14 +172,12 @@ impl pb::records_server::Records for RecordsService {
         &self,
         request: Request<Streaming<pb::PutRecordStreamRequest>>,
     ) -> Result<Response<Self::PutRecordStreamStream>, Status> {
-        let requests = request.into_inner();
-        let (responses_tx, responses_rx) = mpsc::channel(PUT_STREAM_IN_FLIGHT);
-        let log = self.log.clone();
-        let shutdown = self.shutdown.clone();
-        // Task: grpc-put-stream, one per PutRecordStream call; ends when the client has
-        // closed its side and every acknowledgement is out, or when the client goes away.
-        tokio::spawn(pipeline_puts(log, requests, responses_tx, shutdown));
-        Ok(Response::new(Box::pin(ReceiverStream::new(responses_rx))))
+        let pipeline = PutPipeline::new(
+            self.log.clone(),
+            request.into_inner(),
+            self.shutdown.clone(),
+        );
+        Ok(Response::new(Box::pin(pipeline)))
     }
 
     async fn get_shard_iterator(
@@ -249,7 +237,7 @@ impl pb::records_server::Records for RecordsService {
     }
 }
 
-fn append_records(entries: Vec<pb::PutRecordsEntry>) -> Vec<AppendRecord> {
+pub(super) fn append_records(entries: Vec<pb::PutRecordsEntry>) -> Vec<AppendRecord> {
     entries
         .into_iter()
         .map(|entry| AppendRecord {
@@ -260,7 +248,7 @@ fn append_records(entries: Vec<pb::PutRecordsEntry>) -> Vec<AppendRecord> {
         .collect()
 }
 
-fn put_results(appended: &[Appended]) -> Vec<pb::PutRecordsResult> {
+pub(super) fn put_results(appended: &[Appended]) -> Vec<pb::PutRecordsResult> {
     appended
         .iter()
         .map(|at| pb::PutRecordsResult {
@@ -270,145 +258,6 @@ fn put_results(appended: &[Appended]) -> Vec<pb::PutRecordsResult> {
             error_message: String::new(),
         })
         .collect()
-}
-
-/// A PutRecordStream request handed to the log (or refused before anything was queued).
-type InFlightPut = (u64, Result<PendingAppend, Status>);
-
-/// Serves one PutRecordStream call: submits each request to the log as it arrives, so
-/// they commit in arrival order, and sends the acknowledgements back in that order while
-/// reading on. Stops reading while [`PUT_STREAM_IN_FLIGHT`] requests await their
-/// acknowledgement, so a fast client is held back by HTTP/2 flow control, not buffered.
-async fn pipeline_puts(
-    log: Arc<Log>,
-    mut requests: Streaming<pb::PutRecordStreamRequest>,
-    responses_tx: mpsc::Sender<Result<pb::PutRecordStreamResponse, Status>>,
-    shutdown: CancellationToken,
-) {
-    let mut in_flight: VecDeque<InFlightPut> = VecDeque::new();
-    let mut reading = true;
-    // Why the call ends with an error once what was read is acknowledged: the server is
-    // shutting down, or a request could not be read (too big, undecodable).
-    let mut ending: Option<Status> = None;
-    loop {
-        if !reading && in_flight.is_empty() {
-            if let Some(status) = ending {
-                let _ = responses_tx.send(Err(status)).await;
-            }
-            return;
-        }
-        tokio::select! {
-            outcome = oldest_outcome(&mut in_flight), if !in_flight.is_empty() => {
-                let (request_id, _) = in_flight.pop_front().expect("awaited the oldest");
-                let response = match outcome {
-                    Ok(appended) => pb::PutRecordStreamResponse {
-                        request_id,
-                        records: put_results(&appended),
-                        error_code: 0,
-                        error_message: String::new(),
-                    },
-                    Err(status) => pb::PutRecordStreamResponse {
-                        request_id,
-                        records: Vec::new(),
-                        error_code: status.code() as i32,
-                        error_message: status.message().to_owned(),
-                    },
-                };
-                if responses_tx.send(Ok(response)).await.is_err() {
-                    return; // the client went away; what it sent may still be written
-                }
-            }
-            message = requests.message(), if reading && in_flight.len() < PUT_STREAM_IN_FLIGHT => {
-                match message {
-                    Ok(Some(request)) => {
-                        // Requests that have already arrived are submitted together: on an
-                        // idle log they share one commit and one wake-up of the readers.
-                        let mut batch = vec![request];
-                        while batch.len() < COALESCED_REQUESTS
-                            && in_flight.len() + batch.len() < PUT_STREAM_IN_FLIGHT
-                        {
-                            match ready_now(requests.message()) {
-                                Some(Ok(Some(request))) => batch.push(request),
-                                Some(Ok(None)) => {
-                                    reading = false;
-                                    break;
-                                }
-                                Some(Err(status)) => {
-                                    reading = false;
-                                    ending = Some(status);
-                                    break;
-                                }
-                                None => break,
-                            }
-                        }
-                        in_flight.extend(submit_puts(&log, batch));
-                    }
-                    // The client closed its side: acknowledge what was read, then end.
-                    Ok(None) => reading = false,
-                    // A request could not be read: acknowledge what was, then end with
-                    // the reason.
-                    Err(status) => {
-                        reading = false;
-                        ending = Some(status);
-                    }
-                }
-            }
-            _ = shutdown.cancelled(), if reading => {
-                reading = false;
-                ending = Some(status::shutting_down());
-            }
-        }
-    }
-}
-
-/// Submits requests in order; one in-flight entry per request, in order.
-fn submit_puts(log: &Log, requests: Vec<pb::PutRecordStreamRequest>) -> Vec<InFlightPut> {
-    let mut in_flight = Vec::with_capacity(requests.len());
-    let mut valid = Vec::with_capacity(requests.len());
-    for request in requests {
-        match check_stream_name("stream_name", &request.stream_name) {
-            Ok(()) => {
-                in_flight.push((request.request_id, None));
-                valid.push((request.stream_name, append_records(request.records)));
-            }
-            Err(invalid) => in_flight.push((
-                request.request_id,
-                Some(Err(status::invalid_argument(invalid))),
-            )),
-        }
-    }
-    let mut submitted = log.submit_records_all(valid).into_iter();
-    in_flight
-        .into_iter()
-        .map(|(request_id, checked)| {
-            let outcome = checked.unwrap_or_else(|| {
-                submitted
-                    .next()
-                    .expect("one outcome per valid request")
-                    .map_err(status::append)
-            });
-            (request_id, outcome)
-        })
-        .collect()
-}
-
-/// The future's output if it is ready now, without waiting. Cancel safe futures only.
-fn ready_now<F: Future>(future: F) -> Option<F::Output> {
-    let future = std::pin::pin!(future);
-    match future.poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(output) => Some(output),
-        Poll::Pending => None,
-    }
-}
-
-/// The outcome of the oldest request in flight. Cancel safe: the request stays at the
-/// front until its caller pops it.
-async fn oldest_outcome(in_flight: &mut VecDeque<InFlightPut>) -> Result<Vec<Appended>, Status> {
-    match in_flight.front_mut() {
-        Some((_, Ok(pending))) => pending.await.map_err(status::append),
-        Some((_, Err(status))) => Err(status.clone()),
-        None => std::future::pending().await,
-    }
 }
 
 /// Pushes a shard's records to a subscriber as they commit: it waits on the shard's head
