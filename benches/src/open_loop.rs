@@ -16,8 +16,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use eddy_shards::sync::Mutex;
 use hdrhistogram::Histogram;
-use parking_lot::Mutex;
 
 /// Payloads must hold the two stamps.
 pub const STAMP_BYTES: usize = 16;

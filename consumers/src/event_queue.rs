@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use eddy_shards::sync::Mutex;
 use eddy_shards::{AppendError, AppendRecord, DocumentWrite, Log, StorageError};
-use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tokio::sync::Notify;

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use eddy_shards::sync::RwLock;
 use eddy_shards::{DocumentWrite, InvalidArgument, Log, StorageError};
-use parking_lot::RwLock;
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -141,7 +141,7 @@ pub struct Functions {
     table: Arc<RwLock<Table>>,
     /// Held across check → persist → publish by create, update and delete, so that two
     /// changes of one function cannot interleave.
-    changes: parking_lot::Mutex<()>,
+    changes: eddy_shards::sync::Mutex<()>,
     shutdown: CancellationToken,
 }
 
@@ -162,7 +162,7 @@ impl Functions {
             log,
             settings,
             table: Arc::default(),
-            changes: parking_lot::Mutex::new(()),
+            changes: eddy_shards::sync::Mutex::new(()),
             shutdown,
         };
         for (name, bytes) in functions.log.list_documents(NAMESPACE)? {

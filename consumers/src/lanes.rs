@@ -12,8 +12,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use eddy_shards::hash_key::hash_key_of_partition_key;
+use eddy_shards::sync::Mutex;
 use eddy_shards::{Record, ShardHandle};
-use parking_lot::Mutex;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 

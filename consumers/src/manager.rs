@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use eddy_shards::sync::Mutex;
 use eddy_shards::{DocumentWrite, InvalidArgument, Log, ReadError, StorageError};
-use parking_lot::Mutex;
 use thiserror::Error;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;

@@ -12,7 +12,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use bytes::Bytes;
-use parking_lot::Mutex;
+use eddy_shards::sync::Mutex;
 use tokio::process::{Child, Command};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;

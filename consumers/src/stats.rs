@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use parking_lot::Mutex;
+use eddy_shards::sync::Mutex;
 
 #[derive(Debug, Default)]
 pub struct MappingStats {

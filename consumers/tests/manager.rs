@@ -10,8 +10,8 @@ use eddy_consumers::functions::{FunctionSettings, Functions};
 use eddy_consumers::handler::{Outcome, RecordBatch};
 use eddy_consumers::manager::{MappingError, MappingManager, MappingState};
 use eddy_consumers::mapping::{MappingSpec, StartingPosition};
+use eddy_shards::sync::Mutex;
 use eddy_shards::{AppendRecord, Durability, Log, LogConfig};
-use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 
 type Seen = Arc<Mutex<Vec<String>>>;

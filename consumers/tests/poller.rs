@@ -9,8 +9,8 @@ use eddy_consumers::handler::{NativeHandler, Outcome, RecordBatch};
 use eddy_consumers::mapping::{MappingSpec, StartingPosition};
 use eddy_consumers::poller::{run_shard_poller, MappingContext};
 use eddy_consumers::stats::MappingStats;
+use eddy_shards::sync::Mutex;
 use eddy_shards::{AppendRecord, Durability, Log, LogConfig};
-use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -440,7 +440,7 @@ async fn timeouts_and_panics_are_failures_and_exhausted_records_are_counted() {
 async fn a_panicking_closure_handler_fails_the_batch_not_the_poller() {
     let f = Fixture::new().await;
     f.put(&["boom", "fine"]).await;
-    let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let seen = Arc::new(eddy_shards::sync::Mutex::new(Vec::new()));
     let seen_by_handler = seen.clone();
     let closure = move |batch: &RecordBatch| {
         let data = String::from_utf8(batch.records[0].data.to_vec()).unwrap();

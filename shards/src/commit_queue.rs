@@ -29,7 +29,7 @@
 
 use std::collections::VecDeque;
 
-use parking_lot::{Condvar, Mutex};
+use crate::sync::{Condvar, Mutex};
 use tracing::info;
 
 use crate::writer::{Command, Group, Writer, MAX_GROUP_BYTES};
@@ -199,7 +199,7 @@ impl CommitQueue {
                     return;
                 }
                 Leader::Idle | Leader::Producer => {
-                    self.thread_wake.wait(&mut state);
+                    state = self.thread_wake.wait(state);
                     continue;
                 }
             }

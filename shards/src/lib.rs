@@ -37,6 +37,7 @@ mod shard;
 pub mod store;
 pub mod stream;
 mod stream_change;
+pub mod sync;
 mod tail;
 mod tail_budget;
 mod writer;

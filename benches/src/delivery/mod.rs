@@ -32,8 +32,8 @@ use eddy::config::ServeConfig;
 use eddy::server::RunningServer;
 use eddy_consumers::mapping::{MappingSpec, StartingPosition};
 use eddy_proto::v1 as pb;
+use eddy_shards::sync::Mutex;
 use eddy_shards::Durability;
-use parking_lot::Mutex;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
