@@ -13,6 +13,10 @@
 //!    acks; each record carries its scheduled time, and the handler records
 //!    now − scheduled, so queueing is not hidden (no coordinated omission). Each rate runs
 //!    `--repeat` times (default 3); the table shows every run and the median p99.
+//!    Each run is followed by the same run against the floor: an in-process gRPC echo
+//!    server that hands each put to a sink on receipt (no storage, commit or delivery), so
+//!    the table shows what eddy adds to what the pacer, the client, HTTP/2 and the shared
+//!    cores cost by themselves.
 //! 4. With `--python`: the same kind of backlog drained by a Python no-op handler run by
 //!    the real `awslambdaric` (a process function, batch 100).
 
@@ -27,6 +31,7 @@ use eddy_consumers::function_spec::{FunctionSpec, Runtime};
 use eddy_consumers::handler::{Outcome, RecordBatch};
 use eddy_consumers::mapping::{MappingSpec, StartingPosition};
 use eddy_proto::v1 as pb;
+use eddy_shards::sync::Mutex;
 use eddy_shards::{AppendRecord, Durability, Log};
 use tonic::transport::Channel;
 
@@ -183,7 +188,8 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
         println!();
     }
     let floor_sink = Sink::new(true);
-    let floor_addr = crate::echo::start_delivery_floor(floor_sink.clone()).await?;
+    let (floor_addr, _serving) =
+        crate::echo::start_delivery_floor(Arc::new(Mutex::new(Some(floor_sink.clone())))).await?;
     let (floor_client, _) = live_producer(floor_addr, args.producer).await?;
     let paths = [
         (Path::Eddy, &client, &sink),

@@ -8,14 +8,13 @@
 //! beyond decoding, HTTP/2 and loopback TCP.
 //!
 //! [`start_delivery_floor`] runs the same server inside the benchmark's process with a
-//! [`Sink`] that it hands every put's payloads to on receipt: the put → handler latency
-//! floor of `eddy-bench e2e`, with eddy's storage, commit and delivery taken out and the
-//! load generator, client, HTTP/2 and loopback TCP kept.
+//! [`crate::open_loop::Sink`] that it hands every put's payloads to on receipt: the put → handler latency
+//! floor of `eddy-bench e2e` and of W4, with eddy's storage, commit and delivery taken out
+//! and the load generator, client, HTTP/2 and loopback TCP kept.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use eddy::grpc::{
     CONNECTION_WINDOW_BYTES, MAX_CONCURRENT_STREAMS, MAX_DECODING_MESSAGE_BYTES,
@@ -25,7 +24,7 @@ use eddy_proto::v1 as pb;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status};
 
-use crate::open_loop::Sink;
+use crate::open_loop::{observe_in, SinkSlot};
 
 /// The line `echo-serve` prints once it listens, followed by the address.
 pub const BANNER: &str = "echo listening grpc=";
@@ -41,13 +40,13 @@ pub struct EchoArgs {
 struct Echo {
     next_seq: AtomicU64,
     /// Handed every put's payloads on receipt, when the echo stands in for delivery.
-    sink: Option<Arc<Sink>>,
+    sink: Option<SinkSlot>,
 }
 
 impl Echo {
     fn deliver<'a>(&self, payloads: impl ExactSizeIterator<Item = &'a [u8]>) {
-        if let Some(sink) = &self.sink {
-            sink.observe(payloads);
+        if let Some(slot) = &self.sink {
+            observe_in(slot, payloads);
         }
     }
 
@@ -114,8 +113,11 @@ impl pb::records_server::Records for Echo {
         let sink = self.sink.clone();
         let responses = request.into_inner().map(move |request| {
             request.map(|request| {
-                if let Some(sink) = &sink {
-                    sink.observe(request.records.iter().map(|record| record.data.as_ref()));
+                if let Some(slot) = &sink {
+                    observe_in(
+                        slot,
+                        request.records.iter().map(|record| record.data.as_ref()),
+                    );
                 }
                 let first = next_seq;
                 next_seq += request.records.len() as u64;
@@ -161,22 +163,24 @@ pub async fn run(args: EchoArgs) -> anyhow::Result<()> {
 }
 
 /// Starts an echo server on a free loopback port on this runtime that hands every put's
-/// payloads to `sink` when it receives them, and returns its address. It runs until the
-/// runtime ends.
-pub async fn start_delivery_floor(sink: Arc<Sink>) -> anyhow::Result<SocketAddr> {
+/// payloads to the sink in `slot` when it receives them. Returns its address and its task,
+/// which serves until aborted or until the runtime ends.
+pub async fn start_delivery_floor(
+    slot: SinkSlot,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let echo = Echo {
-        sink: Some(sink),
+        sink: Some(slot),
         ..Echo::default()
     };
-    // Task: bench-echo-floor; serves until the runtime ends.
-    tokio::spawn(async move {
+    // Task: bench-echo-floor; serves until aborted or the runtime ends.
+    let task = tokio::spawn(async move {
         if let Err(error) = serve(listener, echo).await {
             eprintln!("the in-process echo server failed: {error:#}");
         }
     });
-    Ok(addr)
+    Ok((addr, task))
 }
 
 async fn serve(listener: tokio::net::TcpListener, echo: Echo) -> anyhow::Result<()> {

@@ -70,6 +70,11 @@ fn every_workload_runs_on_every_system() {
         ),
         // Lambda's default 1 s polling is a W4 (latency) figure only.
         ("kinesalite, Lambda-style polling every 1000 ms", 1),
+        // So is the floor under eddy's put → function path.
+        (
+            "floor: eddy's producer, in-process gRPC echo calling the consumer on receipt",
+            1,
+        ),
     ] {
         assert_eq!(
             stdout.matches(&format!("| {system} |")).count(),

@@ -76,7 +76,7 @@ pub async fn run(
             cpu_seconds_per_million: cpu / (total as f64 / 1e6),
             peak_rss_mib: target.peak_rss_mib(),
             note: format!(
-                "{:.0} % of its median max {max_rate:.0}/s ({probes})",
+                "{:.0} % of the median max {max_rate:.0}/s ({probes})",
                 fraction * 100.0
             ),
         });

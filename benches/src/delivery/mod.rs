@@ -10,6 +10,10 @@
 //!   JetStream pull consumer per shard subject, kinesalite GetRecords polling per shard.
 //!   Their CPU is the server's plus this process's, so every system is charged for its
 //!   client and consumer too; peak RSS is the server's.
+//! - W4 adds a floor: eddy's producer against an in-process gRPC echo server (see
+//!   [`crate::echo::start_delivery_floor`]) that hands each put to the consumer's sink on
+//!   receipt, at eddy (buffered)'s rates. It is what the load generator, gRPC and the
+//!   shared cores cost with no storage and no delivery.
 //!
 //! The workloads are in [`latency`] (W4), [`backlog`] (W5) and [`fan_out`] (W6), run
 //! over systems and rounds by [`workloads`]; their tables and charts are in [`table`].
@@ -32,12 +36,11 @@ use eddy::config::ServeConfig;
 use eddy::server::RunningServer;
 use eddy_consumers::mapping::{MappingSpec, StartingPosition};
 use eddy_proto::v1 as pb;
-use eddy_shards::sync::Mutex;
 use eddy_shards::Durability;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::open_loop::{self, Sink};
+use crate::open_loop::{self, Sink, SinkSlot};
 use crate::put_stream::PutStream;
 use crate::systems::{DurabilityLabel, Endpoint, Installed, Producer, Running, System, STREAM};
 
@@ -60,6 +63,9 @@ pub enum Deliverer {
     Kinesalite {
         poll_millis: u64,
     },
+    /// W4's floor: eddy's producer against an in-process gRPC echo server that calls the
+    /// consumer on receipt (no storage, no delivery), at eddy (buffered)'s rates.
+    Floor,
 }
 
 impl Deliverer {
@@ -76,6 +82,7 @@ impl Deliverer {
         ];
         if workload == "w4" {
             all.insert(4, Deliverer::Kinesalite { poll_millis: 1000 });
+            all.insert(1, Deliverer::Floor);
         }
         all
     }
@@ -89,14 +96,18 @@ impl Deliverer {
             Deliverer::Kinesalite { poll_millis } => {
                 format!("kinesalite, Lambda-style polling every {poll_millis} ms")
             }
+            Deliverer::Floor => {
+                "floor: eddy's producer, in-process gRPC echo calling the consumer on receipt"
+                    .into()
+            }
             other => other.peer().expect("a peer").name(),
         }
     }
 
-    /// The peer's server, for all but eddy.
+    /// The peer's server, for all but eddy and the floor.
     fn peer(self) -> Option<System> {
         match self {
-            Deliverer::EddyNative { .. } => None,
+            Deliverer::EddyNative { .. } | Deliverer::Floor => None,
             Deliverer::Redis { always } => Some(System::Redis { always }),
             Deliverer::Nats => Some(System::Nats),
             Deliverer::Kinesalite { .. } => Some(System::Kinesalite),
@@ -107,6 +118,7 @@ impl Deliverer {
         match self {
             Deliverer::EddyNative { fsync: true } => DurabilityLabel::FsyncPerAck,
             Deliverer::EddyNative { fsync: false } => DurabilityLabel::Buffered,
+            Deliverer::Floor => DurabilityLabel::NotStored,
             other => other.peer().expect("a peer").durability(),
         }
     }
@@ -117,7 +129,7 @@ impl Deliverer {
         match self {
             Deliverer::EddyNative { .. } => None,
             Deliverer::Redis { always } => Some(Deliverer::EddyNative { fsync: always }),
-            Deliverer::Nats | Deliverer::Kinesalite { .. } => {
+            Deliverer::Nats | Deliverer::Kinesalite { .. } | Deliverer::Floor => {
                 Some(Deliverer::EddyNative { fsync: false })
             }
         }
@@ -135,10 +147,16 @@ enum Server {
     /// The native functions `sink-<i>` hand their batches to the sink in slot i.
     Eddy {
         server: RunningServer,
-        slots: Vec<Arc<Mutex<Option<Arc<Sink>>>>>,
+        slots: Vec<SinkSlot>,
         _dir: tempfile::TempDir,
     },
     Peer(Running),
+    /// The floor's echo server and the slot its consumer's sink goes in.
+    Floor {
+        addr: std::net::SocketAddr,
+        slot: SinkSlot,
+        serving: JoinHandle<()>,
+    },
 }
 
 /// One deliverer started fresh, with a stream of `shards` shards and its consumers.
@@ -168,15 +186,15 @@ impl Target {
                 } else {
                     Durability::Buffered
                 };
-                let slots: Vec<Arc<Mutex<Option<Arc<Sink>>>>> =
-                    (0..MAX_CONSUMERS).map(|_| Arc::default()).collect();
+                let slots: Vec<SinkSlot> = (0..MAX_CONSUMERS).map(|_| Arc::default()).collect();
                 let handlers = slots.clone();
                 let server = eddy::server::start_with(config, move |functions| {
                     for (i, slot) in handlers.into_iter().enumerate() {
                         let handler = move |batch: &eddy_consumers::handler::RecordBatch| {
-                            if let Some(sink) = slot.lock().as_ref() {
-                                sink.observe(batch.records.iter().map(|r| r.data.as_ref()));
-                            }
+                            open_loop::observe_in(
+                                &slot,
+                                batch.records.iter().map(|r| r.data.as_ref()),
+                            );
                             eddy_consumers::handler::Outcome::Success(Bytes::new())
                         };
                         functions.register_native(
@@ -193,6 +211,16 @@ impl Target {
                     server,
                     slots,
                     _dir: dir,
+                }
+            }
+            Deliverer::Floor => {
+                let slot = SinkSlot::default();
+                let (addr, serving) = crate::echo::start_delivery_floor(slot.clone()).await?;
+                open_loop::reset_own_peak_rss();
+                Server::Floor {
+                    addr,
+                    slot,
+                    serving,
                 }
             }
             peer => {
@@ -215,14 +243,8 @@ impl Target {
     /// A producer with its own connection; clones share it.
     pub async fn producer(&self) -> anyhow::Result<Producer> {
         match &self.server {
-            Server::Eddy { server, .. } => {
-                let endpoint = format!("http://{}", server.grpc_addr);
-                let channel = eddy::grpc::client_endpoint(&endpoint)?.connect().await?;
-                Ok(Producer::EddyGrpc(
-                    pb::records_client::RecordsClient::new(channel)
-                        .max_encoding_message_size(64 << 20),
-                ))
-            }
+            Server::Eddy { server, .. } => grpc_producer(server.grpc_addr).await,
+            Server::Floor { addr, .. } => grpc_producer(*addr).await,
             Server::Peer(running) => running.producer(self.shards).await,
         }
     }
@@ -270,6 +292,10 @@ impl Target {
                 // Latest is resolved to each shard's head here, before any put of the run.
                 server.mappings.create(spec)?;
             }
+            (Server::Floor { slot, .. }, _) => {
+                anyhow::ensure!(index == 0, "the floor serves one consumer");
+                *slot.lock() = Some(sink.clone());
+            }
             (Server::Peer(running), deliverer) => {
                 for shard in 0..self.shards {
                     let (sink, stop) = (sink.clone(), stop.clone());
@@ -310,7 +336,7 @@ impl Target {
     /// CPU seconds so far: this process's, plus the peer server's.
     pub fn cpu_seconds(&self) -> f64 {
         let server = match &self.server {
-            Server::Eddy { .. } => 0.0,
+            Server::Eddy { .. } | Server::Floor { .. } => 0.0,
             Server::Peer(running) => running.process.cpu_seconds(),
         };
         server + open_loop::process_cpu_secs()
@@ -319,7 +345,7 @@ impl Target {
     /// Peak RSS in MiB: the peer server's, or this whole process's for eddy.
     pub fn peak_rss_mib(&self) -> f64 {
         match &self.server {
-            Server::Eddy { .. } => open_loop::own_peak_rss_mib(),
+            Server::Eddy { .. } | Server::Floor { .. } => open_loop::own_peak_rss_mib(),
             Server::Peer(running) => running.process.peak_rss_mib(),
         }
     }
@@ -337,8 +363,10 @@ impl Target {
                 result = outcome;
             }
         }
-        if let Server::Eddy { server, .. } = self.server {
-            server.shutdown().await?;
+        match self.server {
+            Server::Eddy { server, .. } => server.shutdown().await?,
+            Server::Floor { serving, .. } => serving.abort(),
+            Server::Peer(_) => {}
         }
         result
     }
@@ -352,6 +380,16 @@ impl Target {
             (Err(cause), Err(err)) => Err(cause.context(format!("{err:#}"))),
         }
     }
+}
+
+/// An eddy gRPC producer (to eddy or to the floor's echo server at `addr`).
+async fn grpc_producer(addr: std::net::SocketAddr) -> anyhow::Result<Producer> {
+    let channel = eddy::grpc::client_endpoint(&format!("http://{addr}"))?
+        .connect()
+        .await?;
+    Ok(Producer::EddyGrpc(
+        pb::records_client::RecordsClient::new(channel).max_encoding_message_size(64 << 20),
+    ))
 }
 
 /// 256 partition keys of 32 hex characters, spread over the shards.

@@ -102,6 +102,9 @@ async fn w4(
     let mut failed: HashMap<Deliverer, String> = HashMap::new();
     for round in 0..args.rounds {
         for deliverer in in_round_order(runnable(deliverers, installed), round) {
+            if deliverer == Deliverer::Floor {
+                continue; // it runs at eddy (buffered)'s rates
+            }
             settle_disk().await?;
             let probe = with_target(deliverer, installed, root, args.shards, async |target| {
                 latency::probe_max(target, args.seconds, args.record_size).await
@@ -118,11 +121,19 @@ async fn w4(
     // Phase 2: the latency runs at fractions of the median probe.
     for round in 0..args.rounds {
         for deliverer in in_round_order(runnable(deliverers, installed), round) {
-            let figures = match (failed.get(&deliverer), probes.get(&deliverer)) {
+            // The floor is measured at the rates of the eddy it is the floor of.
+            let rates_of = match deliverer {
+                Deliverer::Floor => Deliverer::EddyNative { fsync: false },
+                other => other,
+            };
+            let figures = match (failed.get(&rates_of), probes.get(&rates_of)) {
                 (Some(err), _) => Err(anyhow::anyhow!("maximum-load probe: {err}")),
                 (None, None) => Err(anyhow::anyhow!("no maximum-load probe")),
                 (None, Some(rates)) => {
-                    let (max_rate, described) = median_and_range(rates);
+                    let (max_rate, mut described) = median_and_range(rates);
+                    if rates_of != deliverer {
+                        described = format!("{}'s {described}", rates_of.name());
+                    }
                     settle_disk().await?;
                     with_target(deliverer, installed, root, args.shards, async |target| {
                         latency::run(
@@ -192,6 +203,9 @@ async fn w4(
         "Redis's XADDs on one multiplexed connection, NATS's as asynchronous publishes; ",
         "kinesalite has no pipelined call, so each put is its own PutRecord HTTP request. ",
         "eddy / this (p99) is eddy's p99 over the peer's: below 1, eddy is faster. ",
+        "The floor runs eddy's producer and pacer against an in-process gRPC echo server that hands each put to the consumer on receipt, ",
+        "at eddy (buffered)'s rates: what the load generator, gRPC and the shared cores cost without storage or delivery; ",
+        "eddy / floor is what eddy's path multiplies it by. ",
         "eddy's CPU and RSS are this whole process's (server, load generator, consumer); ",
         "a peer's CPU is its server's plus this process's (load generator, consumer), its RSS its server's.\n"
     ));
