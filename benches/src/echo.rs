@@ -7,10 +7,10 @@
 //! it with the same client and payloads as eddy gRPC, so eddy / echo is what eddy costs
 //! beyond decoding, HTTP/2 and loopback TCP.
 //!
-//! [`start_delivery_floor`] runs the same server inside the benchmark's process with a
-//! [`crate::open_loop::Sink`] that it hands every put's payloads to on receipt: the put → handler latency
-//! floor of `eddy-bench e2e` and of W4, with eddy's storage, commit and delivery taken out
-//! and the load generator, client, HTTP/2 and loopback TCP kept.
+//! [`start_delivery_floor`] runs the same server inside the benchmark's process and hands
+//! every put's payloads on receipt to a [`crate::open_loop::Sink`]: the put → handler
+//! latency floor of `eddy-bench e2e` and of W4, with eddy's storage, commit and delivery
+//! taken out and the load generator, client, HTTP/2 and loopback TCP kept.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
