@@ -27,6 +27,15 @@ pub fn record_key(stream_id: StreamId, shard_index: u32, seq: u64) -> [u8; RECOR
     key
 }
 
+/// The stream id, shard index and sequence number [`record_key`] encoded, if `key` has the
+/// record-key shape.
+pub fn parts_of_record_key(key: &[u8]) -> Option<(StreamId, u32, u64)> {
+    let key: &[u8; RECORD_KEY_LEN] = key.try_into().ok()?;
+    let u32_at = |at: usize| u32::from_be_bytes(key[at..at + 4].try_into().expect("4 bytes"));
+    let seq = u64::from_be_bytes(key[8..].try_into().expect("8 bytes"));
+    Some((u32_at(0), u32_at(4), seq))
+}
+
 /// The sequence number in a record key, if the key has the record-key shape.
 pub fn seq_of_record_key(key: &[u8]) -> Option<u64> {
     let seq_bytes: [u8; 8] = key.get(8..16)?.try_into().ok()?;
@@ -138,6 +147,8 @@ mod tests {
         assert!(record_key(1, 2, 255) < record_key(1, 2, 256));
         assert_eq!(seq_of_record_key(&record_key(9, 9, 42)), Some(42));
         assert_eq!(seq_of_record_key(b"short"), None);
+        assert_eq!(parts_of_record_key(&record_key(7, 8, 42)), Some((7, 8, 42)));
+        assert_eq!(parts_of_record_key(b"short"), None);
     }
 
     #[test]

@@ -29,9 +29,9 @@
 
 use std::collections::VecDeque;
 
-use crate::sync::{Condvar, Mutex};
 use tracing::info;
 
+use crate::sync::{Condvar, Mutex};
 use crate::writer::{Command, Group, Writer, MAX_GROUP_BYTES};
 
 /// A producer commits inline only appends up to this many bytes (and after its own, one

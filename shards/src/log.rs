@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 
-use crate::sync::Mutex;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{oneshot, watch};
@@ -30,6 +29,7 @@ use crate::shard::{Catalog, ShardState, StreamState};
 use crate::store::Store;
 use crate::stream::{StreamMeta, STREAM_ID_FIRST};
 use crate::stream_change::StreamChange;
+use crate::sync::Mutex;
 use crate::tail_budget::TailBudget;
 use crate::writer::{AppendCommand, Command, WriteCounters, Writer};
 

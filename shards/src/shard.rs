@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::sync::RwLock;
 use tokio::sync::watch;
 
 use crate::error::NotFound;
 use crate::stream::{shard_index_of_id, ShardMeta, StreamMeta};
+use crate::sync::RwLock;
 use crate::tail::Tail;
 
 /// One shard while the log is open.

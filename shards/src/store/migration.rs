@@ -11,7 +11,7 @@
 use tracing::info;
 
 use super::{io, Store, LEGACY_RECORDS_FAMILY};
-use crate::codec::{self, RECORD_KEY_LEN};
+use crate::codec;
 use crate::error::StorageError;
 
 /// Bytes of records per copy batch.
@@ -36,15 +36,13 @@ pub(super) fn move_legacy_records(store: &mut Store) -> Result<(), StorageError>
         let mut batch = store.batch();
         let mut batch_bytes = 0;
         while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
-            let key: &[u8; RECORD_KEY_LEN] = key.try_into().map_err(|_| {
-                StorageError::Corruption(format!(
-                    "a key of {} bytes in the `{LEGACY_RECORDS_FAMILY}` family",
-                    key.len()
-                ))
-            })?;
-            let stream_id = u32::from_be_bytes(key[..4].try_into().expect("4 bytes"));
-            let shard_index = u32::from_be_bytes(key[4..8].try_into().expect("4 bytes"));
-            let seq = codec::seq_of_record_key(key).expect("a record key");
+            let (stream_id, shard_index, seq) =
+                codec::parts_of_record_key(key).ok_or_else(|| {
+                    StorageError::Corruption(format!(
+                        "a key of {} bytes in the `{LEGACY_RECORDS_FAMILY}` family",
+                        key.len()
+                    ))
+                })?;
             batch.put_record(store, stream_id, shard_index, seq, value);
             batch_bytes += key.len() + value.len();
             copied += 1;
@@ -102,7 +100,7 @@ pub(crate) fn rewrite_into_legacy_layout(path: &std::path::Path, left: LeftInFam
         if matches!(left, LeftInFamilies::EvenFamilies) && number % 2 == 1 {
             store
                 .db
-                .delete_range_cf(family, &[][..], &[0xffu8; RECORD_KEY_LEN + 1][..])
+                .delete_range_cf(family, &[][..], &[0xffu8; codec::RECORD_KEY_LEN + 1][..])
                 .unwrap();
         }
     }
