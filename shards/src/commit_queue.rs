@@ -38,6 +38,20 @@ use crate::writer::{Command, Group, Writer, MAX_GROUP_BYTES};
 /// more group up to this size): 256 KiB, about 100–300 µs of work on the async worker.
 pub(crate) const INLINE_GROUP_BYTES: usize = 256 * 1024;
 
+/// Who commits a submission: the caller on its own thread when it may, or the writer
+/// thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommitOn {
+    /// The caller, when the log is idle and producers may lead (buffered durability):
+    /// the lowest latency for a producer that keeps up with its client.
+    CallerIfIdle,
+    /// The writer thread, always: for a producer that is behind (it found more requests
+    /// waiting than one inline commit should take), so that it reads and encodes its
+    /// next requests on its core while the writer thread commits these on another. An
+    /// inline commit would make the one task do both, one after the other.
+    WriterThread,
+}
+
 /// Why a command was not queued; the command comes back untouched.
 pub(crate) enum Refused {
     /// The queue holds its capacity of commands.
@@ -91,15 +105,16 @@ impl CommitQueue {
     /// when the log is idle (see the module docs). Either way the outcome arrives on the
     /// command's reply channel. Refused when the queue is full or closing.
     pub fn submit(&self, command: Command) -> Result<(), Refused> {
-        self.submit_all(vec![command])
+        self.submit_all(vec![command], CommitOn::CallerIfIdle)
             .pop()
             .expect("one outcome per command")
     }
 
-    /// Like [`CommitQueue::submit`] for several commands, in order: when the log is idle
-    /// and they are small enough, they commit together in one group on the caller's
-    /// thread. One outcome per command, in order.
-    pub fn submit_all(&self, commands: Vec<Command>) -> Vec<Result<(), Refused>> {
+    /// Like [`CommitQueue::submit`] for several commands, in order: with
+    /// [`CommitOn::CallerIfIdle`], when the log is idle and they are small enough, they
+    /// commit together in one group on the caller's thread. One outcome per command, in
+    /// order.
+    pub fn submit_all(&self, commands: Vec<Command>, on: CommitOn) -> Vec<Result<(), Refused>> {
         let mut state = self.state.lock();
         if state.closed {
             return commands
@@ -110,6 +125,7 @@ impl CommitQueue {
         let bytes: Option<usize> = commands.iter().map(Command::inline_bytes).sum();
         if state.leader == Leader::Idle
             && self.producers_lead
+            && on == CommitOn::CallerIfIdle
             && bytes.is_some_and(|bytes| bytes <= INLINE_GROUP_BYTES)
         {
             state.leader = Leader::Producer;
@@ -158,17 +174,27 @@ impl CommitQueue {
     fn lead_inline(&self, mut group: Group) {
         // If a commit panics, the leadership must not stay with a task that is gone.
         let handover = HandOverOnUnwind(self);
-        self.writer.lock().commit(&mut group);
+        self.commit_inline(&mut group);
         let more = {
             let mut state = self.state.lock();
             take_group(&mut state.commands, INLINE_GROUP_BYTES, true)
         };
         if !more.is_empty() {
             group = more;
-            self.writer.lock().commit(&mut group);
+            self.commit_inline(&mut group);
         }
         std::mem::forget(handover);
         self.release(Leader::Producer);
+    }
+
+    fn commit_inline(&self, group: &mut Group) {
+        let mut writer = self.writer.lock();
+        if writer.commit(group) > 0 {
+            writer
+                .counters
+                .groups_committed_inline
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// Gives up the leadership when nothing is queued, else hands it to the writer thread.

@@ -43,6 +43,7 @@ mod tail_budget;
 mod writer;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use commit_queue::CommitOn;
 pub use documents::DocumentWrite;
 pub use error::{
     AppendError, CreateStreamError, DeleteStreamError, InvalidArgument, NotFound, OpenError,

@@ -15,7 +15,7 @@ use tracing::info;
 
 use crate::clock::{Clock, SystemClock};
 use crate::codec;
-use crate::commit_queue::{CommitQueue, Refused};
+use crate::commit_queue::{CommitOn, CommitQueue, Refused};
 use crate::documents::{self, DocumentWrite};
 use crate::encoded_append::{EncodedAppend, RoutedRecord};
 use crate::error::{
@@ -178,6 +178,9 @@ pub struct WriteStats {
     /// RocksDB writes of records (each one WAL write, and one fsync under `fsync`).
     pub groups_committed: u64,
     pub records_committed: u64,
+    /// Of `groups_committed`, those a producer committed on its own thread (buffered
+    /// durability, idle log; see [`CommitOn`]).
+    pub groups_committed_inline: u64,
     /// Bytes of appends waiting for the writer now (producers are throttled past
     /// `max_queued_bytes`).
     pub queued_bytes: usize,
@@ -268,6 +271,10 @@ impl Log {
         WriteStats {
             groups_committed: self.counters.groups_committed.load(Ordering::Relaxed),
             records_committed: self.counters.records_committed.load(Ordering::Relaxed),
+            groups_committed_inline: self
+                .counters
+                .groups_committed_inline
+                .load(Ordering::Relaxed),
             queued_bytes: self.queued_bytes.load(Ordering::Relaxed),
         }
     }
@@ -457,13 +464,14 @@ impl Log {
     }
 
     /// Like [`Log::submit_records`] for several requests, in order. Those that pass
-    /// validation are queued together, so on an idle log they commit in one group: one
-    /// RocksDB write and one wake-up of each shard's readers for all of them. One outcome
-    /// per request, in order; a refused request writes nothing and does not affect the
-    /// others.
+    /// validation are queued together, so they commit in one group: one RocksDB write and
+    /// one wake-up of each shard's readers for all of them, on the caller's thread or on
+    /// the writer thread as `on` allows (see [`CommitOn`]). One outcome per request, in
+    /// order; a refused request writes nothing and does not affect the others.
     pub fn submit_records_all(
         &self,
         requests: Vec<(String, Vec<AppendRecord>)>,
+        on: CommitOn,
     ) -> Vec<Result<PendingAppend, AppendError>> {
         let mut outcomes = Vec::with_capacity(requests.len());
         let mut commands = Vec::with_capacity(requests.len());
@@ -476,7 +484,7 @@ impl Log {
                 pending
             }));
         }
-        let mut submitted = self.queue.submit_all(commands).into_iter();
+        let mut submitted = self.queue.submit_all(commands, on).into_iter();
         for outcome in &mut outcomes {
             if outcome.is_ok() {
                 if let Err(refused) = submitted.next().expect("one outcome per command") {
@@ -968,6 +976,42 @@ mod tests {
         }
     }
 
+    /// On an idle buffered log, `CallerIfIdle` commits on the caller's thread before
+    /// `submit_records_all` returns; `WriterThread` never does, and its appends still
+    /// commit, in order after the earlier ones.
+    #[tokio::test]
+    async fn a_producer_commits_inline_only_when_it_may() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = buffered_log(dir.path());
+        log.create_stream("s", 1, 24).await.unwrap();
+        let before = log.write_stats();
+        let requests = vec![("s".to_string(), vec![record("a", 1)])];
+        let inline = log.submit_records_all(requests, CommitOn::CallerIfIdle);
+        let after_inline = log.write_stats();
+        assert_eq!(
+            after_inline.groups_committed_inline,
+            before.groups_committed_inline + 1
+        );
+        assert_eq!(
+            after_inline.groups_committed,
+            before.groups_committed + 1,
+            "committed already"
+        );
+        let requests = vec![("s".to_string(), vec![record("b", 1), record("c", 1)])];
+        let queued = log.submit_records_all(requests, CommitOn::WriterThread);
+        let mut seqs = Vec::new();
+        for pending in inline.into_iter().chain(queued) {
+            seqs.extend(pending.unwrap().await.unwrap().iter().map(|a| a.seq));
+        }
+        assert_eq!(seqs, [0, 1, 2]);
+        let after = log.write_stats();
+        assert_eq!(after.groups_committed, before.groups_committed + 2);
+        assert_eq!(
+            after.groups_committed_inline, after_inline.groups_committed_inline,
+            "the writer thread committed the second group"
+        );
+    }
+
     /// Requests submitted together on an idle buffered log commit in one group, in order;
     /// a refused one fails alone and writes nothing.
     #[tokio::test]
@@ -982,7 +1026,7 @@ mod tests {
             ("missing".to_string(), vec![record("c", 4)]),
             ("s".to_string(), vec![record("d", 5)]),
         ];
-        let outcomes = log.submit_records_all(requests);
+        let outcomes = log.submit_records_all(requests, CommitOn::CallerIfIdle);
         assert_eq!(outcomes.len(), 4);
         let mut results = Vec::new();
         for outcome in outcomes {
@@ -1197,7 +1241,12 @@ mod tests {
                             let requests = (0..3)
                                 .map(|i| ("s".to_string(), vec![record(&format!("{key}-{i}"), 10)]))
                                 .collect();
-                            for pending in log.submit_records_all(requests) {
+                            let on = if n % 2 == 0 {
+                                CommitOn::CallerIfIdle
+                            } else {
+                                CommitOn::WriterThread
+                            };
+                            for pending in log.submit_records_all(requests, on) {
                                 pending?.await?;
                             }
                             Ok(())

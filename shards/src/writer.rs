@@ -83,6 +83,8 @@ pub(crate) enum Command {
 pub struct WriteCounters {
     pub groups_committed: AtomicU64,
     pub records_committed: AtomicU64,
+    /// Of `groups_committed`, those a producer committed on its own thread.
+    pub groups_committed_inline: AtomicU64,
 }
 
 /// A shard written by the current group, and where it stood before it.
@@ -148,9 +150,10 @@ impl Writer {
     }
 
     /// Writes every queued append and document write in one batch and acknowledges them.
-    pub(crate) fn commit(&mut self, group: &mut Group) {
+    /// Returns how many records it wrote (none if the write failed).
+    pub(crate) fn commit(&mut self, group: &mut Group) -> usize {
         if group.is_empty() {
-            return;
+            return 0;
         }
         let appends = &mut group.appends;
         let now_millis = self.clock.now_millis();
@@ -227,7 +230,7 @@ impl Writer {
             for reply_tx in group.document_replies.drain(..) {
                 let _ = reply_tx.send(Err(err.clone()));
             }
-            return;
+            return 0;
         }
         for reply_tx in group.document_replies.drain(..) {
             let _ = reply_tx.send(Ok(()));
@@ -283,6 +286,7 @@ impl Writer {
             };
             let _ = append.reply_tx.send(reply);
         }
+        records_written
     }
 
     pub(crate) fn run_meta(&mut self, command: Command) {

@@ -6,6 +6,7 @@ mod put_pipeline;
 pub mod records;
 pub mod status;
 pub mod streams;
+mod task_load;
 
 /// Largest gRPC message the server accepts: a full PutRecords (5 MiB of data) plus
 /// framing, with room to spare.
