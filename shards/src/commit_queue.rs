@@ -12,7 +12,9 @@
 //! thread hand-offs per put, which is most of a single put's latency. It then commits at
 //! most one more small group that queued meanwhile, and hands whatever is left to the
 //! writer thread, so a producer never blocks its async worker for long and a busy log
-//! still gets big group commits on the thread.
+//! still gets big group commits on the thread. A producer that has fallen behind its own
+//! client asks for the thread instead ([`CommitOn::WriterThread`]), so that it can read
+//! its next requests while these commit.
 //!
 //! Under `fsync` durability producers never lead: an fsync would block an async worker
 //! for milliseconds.

@@ -15,10 +15,10 @@
 //! group, or when it spent most of the last few milliseconds in its own polls (see
 //! [`TaskLoad`]). Committing every put inline, one call at 150k single-record puts/s kept
 //! its task 70–95 % busy, and a stall of a few milliseconds left it behind for hundreds
-//! of milliseconds or for good: put → handler p99 of 36–197 ms in 5 runs of 5 s on the
-//! 2-core VM, against 2.3–8.6 ms with the hand-off. The hand-off costs latency when it
-//! was not needed: at 130k/s the median p99 of 20 runs rose from 1.9 to 2.7 ms, while
-//! the worst run fell from 66 to 7.3 ms.
+//! of milliseconds or for good: put → handler p99 of 20–220 ms (median 77) in 7 runs of
+//! 5 s on the 2-core VM, against 2.3–22 ms (median 4.5) in 8 runs with the hand-off. It
+//! costs latency when it was not needed: at 130k/s the median p99 of 20 runs rose from
+//! 1.9 to 2.7 ms, while the worst run fell from 66 to 7.3 ms.
 //!
 //! # Invariants
 //! - Requests are submitted in arrival order and acknowledged in that order, each with its

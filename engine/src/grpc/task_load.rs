@@ -71,9 +71,10 @@ mod tests {
         let start = Instant::now();
         let mut load = TaskLoad::new(start);
         assert!(!load.is_busy(), "idle until measured");
-        // 9 µs of every 10 µs: 90 % busy, but not judged before a window has passed.
+        // One 9-ms poll: 90 % of a window, but not judged before a whole window has passed.
         load.add_poll(start, start + Duration::from_millis(9));
         assert!(!load.is_busy());
+        // Then 9 µs of every 10 µs: the window closes at 99 % busy.
         run(
             &mut load,
             start + Duration::from_millis(9),
