@@ -43,13 +43,14 @@ struct Echo {
     sink: Option<SinkSlot>,
 }
 
-impl Echo {
-    fn deliver<'a>(&self, payloads: impl ExactSizeIterator<Item = &'a [u8]>) {
-        if let Some(slot) = &self.sink {
-            observe_in(slot, payloads);
-        }
+/// Hands `payloads` to the sink of `sink`'s slot, when the echo stands in for delivery.
+fn deliver<'a>(sink: &Option<SinkSlot>, payloads: impl ExactSizeIterator<Item = &'a [u8]>) {
+    if let Some(slot) = sink {
+        observe_in(slot, payloads);
     }
+}
 
+impl Echo {
     /// A sequence number per record, as eddy's would be: increasing, never reused.
     fn sequence_numbers(&self, count: usize) -> std::ops::Range<u64> {
         let first = self.next_seq.fetch_add(count as u64, Ordering::Relaxed);
@@ -82,7 +83,7 @@ impl pb::records_server::Records for Echo {
         &self,
         request: Request<pb::PutRecordRequest>,
     ) -> Result<Response<pb::PutRecordResponse>, Status> {
-        self.deliver(std::iter::once(request.get_ref().data.as_ref()));
+        deliver(&self.sink, std::iter::once(request.get_ref().data.as_ref()));
         Ok(Response::new(pb::PutRecordResponse {
             shard_id: SHARD_ID.into(),
             sequence_number: self.sequence_numbers(1).start,
@@ -94,7 +95,10 @@ impl pb::records_server::Records for Echo {
         request: Request<pb::PutRecordsRequest>,
     ) -> Result<Response<pb::PutRecordsResponse>, Status> {
         let records = &request.get_ref().records;
-        self.deliver(records.iter().map(|record| record.data.as_ref()));
+        deliver(
+            &self.sink,
+            records.iter().map(|record| record.data.as_ref()),
+        );
         let count = records.len();
         Ok(Response::new(pb::PutRecordsResponse {
             failed_record_count: 0,
@@ -113,12 +117,10 @@ impl pb::records_server::Records for Echo {
         let sink = self.sink.clone();
         let responses = request.into_inner().map(move |request| {
             request.map(|request| {
-                if let Some(slot) = &sink {
-                    observe_in(
-                        slot,
-                        request.records.iter().map(|record| record.data.as_ref()),
-                    );
-                }
+                deliver(
+                    &sink,
+                    request.records.iter().map(|record| record.data.as_ref()),
+                );
                 let first = next_seq;
                 next_seq += request.records.len() as u64;
                 pb::PutRecordStreamResponse {

@@ -127,26 +127,12 @@ impl PutPipeline {
             self.in_flight.extend(submitted);
         }
     }
-}
 
-impl Stream for PutPipeline {
-    type Item = Result<pb::PutRecordStreamResponse, Status>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        let started = Instant::now();
-        let polled = this.poll_acknowledgement(cx);
-        this.load.add_poll(started, Instant::now());
-        polled
-    }
-}
-
-impl PutPipeline {
     /// Reads what has arrived, then yields the oldest acknowledgement if it is ready.
     fn poll_acknowledgement(
         &mut self,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<pb::PutRecordStreamResponse, Status>>> {
+    ) -> Poll<Option<<Self as Stream>::Item>> {
         if self.ended {
             return Poll::Ready(None);
         }
@@ -181,6 +167,18 @@ impl PutPipeline {
         }
         self.ended = true;
         Poll::Ready(self.ending.take().map(Err))
+    }
+}
+
+impl Stream for PutPipeline {
+    type Item = Result<pb::PutRecordStreamResponse, Status>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let started = Instant::now();
+        let polled = this.poll_acknowledgement(cx);
+        this.load.add_poll(started, Instant::now());
+        polled
     }
 }
 
