@@ -64,9 +64,10 @@ const RECORDS_MAX_WRITE_BUFFERS: i32 = 4;
 const ALL_WRITE_BUFFERS_BYTES: usize = 256 * 1024 * 1024;
 /// Obsolete WAL files kept to be overwritten by later WALs instead of creating new ones.
 /// A recycled file's blocks are allocated and its size already covers every write, so
-/// the fdatasync of each fsync commit writes data only: it no longer updates the inode,
-/// which on ext4 forces a journal commit that waits for the dirty pages of a memtable
-/// flush being written at the same time. Without it, under fsync at 60k single-record
+/// the fdatasync of each fsync commit writes data only: it no longer updates the inode
+/// (RocksDB's own description). On ext4 an inode update means a journal commit, which
+/// can wait for the pages of a memtable flush being written at the same time; that is
+/// the likely reason for what was measured: without it, under fsync at 60k single-record
 /// puts/s, the runs with a flush in them had a put → handler p99 of 8–17 ms against
 /// 2.0–2.8 ms with it (`eddy-bench e2e --durability fsync --rate 60000 --seconds 2
 /// --repeat 5`, 4 invocations each). RocksDB reads a recycled file's stale tail as the
