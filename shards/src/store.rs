@@ -68,9 +68,9 @@ const ALL_WRITE_BUFFERS_BYTES: usize = 256 * 1024 * 1024;
 /// (RocksDB's own description). On ext4 an inode update means a journal commit, which
 /// can wait for the pages of a memtable flush being written at the same time; that is
 /// the likely reason for what was measured: without it, under fsync at 60k single-record
-/// puts/s, the runs with a flush in them had a put → handler p99 of 8–17 ms against
+/// puts/s, the run the first flush fell into had a put → handler p99 of 8–17 ms against
 /// 2.0–2.8 ms with it (`eddy-bench e2e --durability fsync --rate 60000 --seconds 2
-/// --repeat 5`, 4 invocations each). RocksDB reads a recycled file's stale tail as the
+/// --repeat 5`, 4 invocations each; README, "Recycled WAL files"). RocksDB reads a recycled file's stale tail as the
 /// end of the log (its records carry the old log number), with point-in-time recovery.
 const RECYCLED_WAL_FILES: usize = 4;
 /// Bytes of a record key that name its shard: `stream_id u32 | shard_index u32`.
