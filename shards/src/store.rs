@@ -63,15 +63,16 @@ const RECORDS_MAX_WRITE_BUFFERS: i32 = 4;
 /// 64 producers, 1 KiB × 100) where 256 MiB took 158k; peak RSS was 375 MiB against 700.
 const ALL_WRITE_BUFFERS_BYTES: usize = 256 * 1024 * 1024;
 /// Obsolete WAL files kept to be overwritten by later WALs instead of creating new ones.
-/// A recycled file's blocks are allocated and its size already covers every write, so
-/// the fdatasync of each fsync commit writes data only: it no longer updates the inode
-/// (RocksDB's own description). On ext4 an inode update means a journal commit, which
-/// can wait for the pages of a memtable flush being written at the same time; that is
-/// the likely reason for what was measured: without it, under fsync at 60k single-record
+/// A recycled file's blocks are allocated and its size already covers every write, so the
+/// fdatasync of each fsync commit writes data only: it no longer updates the inode
+/// (RocksDB's own description). On ext4 an inode update means a journal commit, which can
+/// wait for the pages of a memtable flush being written at the same time; that is the
+/// likely reason for what was measured: without it, under fsync at 60k single-record
 /// puts/s, the run the first flush fell into had a put → handler p99 of 8–17 ms against
 /// 2.0–2.8 ms with it (`eddy-bench e2e --durability fsync --rate 60000 --seconds 2
-/// --repeat 5`, 4 invocations each; README, "Recycled WAL files"). RocksDB reads a recycled file's stale tail as the
-/// end of the log (its records carry the old log number), with point-in-time recovery.
+/// --repeat 5`, 4 invocations each; README, "Recycled WAL files"). RocksDB reads a
+/// recycled file's stale tail as the end of the log (its records carry the old log
+/// number), with point-in-time recovery.
 const RECYCLED_WAL_FILES: usize = 4;
 /// Bytes of a record key that name its shard: `stream_id u32 | shard_index u32`.
 const SHARD_PREFIX_LEN: usize = 8;
