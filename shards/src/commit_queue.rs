@@ -253,6 +253,14 @@ impl CommitQueue {
         }
     }
 
+    /// Whether nobody leads: the next `CallerIfIdle` submit commits on its caller. The
+    /// writer thread gives the leadership up only after the command a caller awaited has
+    /// completed, so a test must wait for this before counting on an inline commit.
+    #[cfg(test)]
+    pub(crate) fn is_idle(&self) -> bool {
+        self.state.lock().leader == Leader::Idle
+    }
+
     /// Refuses new commands; the writer thread finishes what is queued, then returns.
     pub fn close(&self) {
         let mut state = self.state.lock();

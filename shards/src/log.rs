@@ -984,6 +984,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = buffered_log(dir.path());
         log.create_stream("s", 1, 24).await.unwrap();
+        // The writer thread ran the creation and may still be leading: wait until it has
+        // let go, or the submit below would rightly queue instead of committing inline.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !log.queue.is_idle() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the writer thread never went idle"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         let before = log.write_stats();
         let requests = vec![("s".to_string(), vec![record("a", 1)])];
         let inline = log.submit_records_all(requests, CommitOn::CallerIfIdle);
