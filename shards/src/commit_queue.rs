@@ -47,10 +47,11 @@ pub enum CommitOn {
     /// The caller, when the log is idle and producers may lead (buffered durability):
     /// the lowest latency for a producer that keeps up with its client.
     CallerIfIdle,
-    /// The writer thread, always: for a producer that is behind (it found more requests
-    /// waiting than one inline commit should take), so that it reads and encodes its
-    /// next requests on its core while the writer thread commits these on another. An
-    /// inline commit would make the one task do both, one after the other.
+    /// The writer thread, always: for a producer that is behind its client (how a caller
+    /// tells is its own business; `PutRecordStream` looks at how full its reads are and
+    /// how busy its task is), so that it reads and encodes its next requests on its core
+    /// while the writer thread commits these on another. An inline commit would make the
+    /// one task do both, one after the other.
     WriterThread,
 }
 
