@@ -21,13 +21,14 @@ use tracing::info;
 
 use crate::function_spec::{AsyncInvokeConfig, FunctionSpec, Runtime};
 use crate::handler::{BoxFuture, NativeHandler, Outcome, RecordBatch};
-use crate::process_pool::{ProcessFunction, ProcessPool};
+use crate::process_pool::{ProcessFunction, ProcessPool, INIT_TIMEOUT};
 
 const NAMESPACE: &str = "functions";
 /// A function's log is rotated past 64 MiB (at most about twice that on disk).
 const MAX_LOG_BYTES: u64 = 64 * 1024 * 1024;
-/// How much longer than the function's timeout a poller waits for a process function:
-/// the pool itself kills the worker at the timeout and reports `Sandbox.Timedout`.
+/// How much longer than a process function's longest invocation (a cold start, then the
+/// timeout) a poller waits for it: the pool itself kills the worker past either limit and
+/// reports `Sandbox.Timedout`.
 const PROCESS_TIMEOUT_GRACE: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Error)]
@@ -88,9 +89,9 @@ pub struct Function {
 impl Function {
     /// How long a poller waits for one batch.
     pub fn batch_timeout(&self) -> Duration {
-        match self.target {
+        match &self.target {
             Target::Native(_) => self.timeout,
-            Target::Process(_) => self.timeout + PROCESS_TIMEOUT_GRACE,
+            Target::Process(pool) => pool.longest_invocation() + PROCESS_TIMEOUT_GRACE,
         }
     }
 
@@ -399,6 +400,7 @@ impl Functions {
                     handler: handler.clone(),
                     env: spec.env.clone().into_iter().collect(),
                     timeout: spec.timeout(),
+                    init_timeout: INIT_TIMEOUT,
                     concurrency: spec.concurrency as usize,
                     memory_mb: spec.memory_mb,
                     region: self.settings.region.clone(),

@@ -2,8 +2,10 @@
 //! Lambda Runtime API endpoint, so the pool always knows which invocation a worker holds.
 //!
 //! Workers start lazily, up to the function's concurrency, and are kept warm between
-//! invocations. A worker past the timeout is killed (the invocation fails as
-//! `Sandbox.Timedout`) and replaced on demand; a worker that exits while holding an
+//! invocations. As in Lambda, the timeout counts from the moment a worker takes the
+//! invocation, so a cold worker's start-up is not charged to it; the start-up has its own
+//! limit ([`INIT_TIMEOUT`], Lambda's 10 s). A worker past either is killed (the invocation
+//! fails as `Sandbox.Timedout`) and replaced on demand; a worker that exits while holding an
 //! invocation fails it as `Runtime.ExitError` (or with the init error it reported). Worker
 //! stdout and stderr are appended to the function's log file.
 
@@ -21,6 +23,10 @@ use tracing::{info, warn};
 use crate::handler::Outcome;
 use crate::runtime_api::RuntimeApi;
 
+/// How long a new worker may take to ask for its first invocation: Lambda's limit on a
+/// function's initialization.
+pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How to run one function's workers.
 #[derive(Clone, Debug)]
 pub struct ProcessFunction {
@@ -32,7 +38,11 @@ pub struct ProcessFunction {
     /// The `_HANDLER` value, e.g. `app.handler`.
     pub handler: Option<String>,
     pub env: Vec<(String, String)>,
+    /// How long one invocation may run, from the moment a worker takes it.
     pub timeout: Duration,
+    /// How long a starting worker may take before it asks for its first invocation
+    /// ([`INIT_TIMEOUT`] unless a test wants less).
+    pub init_timeout: Duration,
     pub concurrency: usize,
     pub memory_mb: u32,
     pub region: String,
@@ -77,6 +87,12 @@ impl ProcessPool {
         pool
     }
 
+    /// The longest one invocation can take once it has a worker slot: a cold worker's
+    /// start-up and then the function's timeout.
+    pub fn longest_invocation(&self) -> Duration {
+        self.function.init_timeout + self.function.timeout
+    }
+
     /// Workers alive and idle right now.
     pub fn idle_workers(&self) -> usize {
         self.idle.lock().len()
@@ -95,9 +111,9 @@ impl ProcessPool {
                 Err(message) => return Outcome::failed("Runtime.StartError", message),
             },
         };
-        let timeout = self.function.timeout;
+        let (init_timeout, timeout) = (self.function.init_timeout, self.function.timeout);
         let (outcome, keep) = tokio::select! {
-            outcome = worker.api.invoke(request_id, payload, timeout) => {
+            outcome = worker.api.invoke(request_id, payload, init_timeout, timeout) => {
                 let timed_out = matches!(&outcome, Outcome::Failed(e) if e.error_type == "Sandbox.Timedout");
                 (outcome, !timed_out)
             }

@@ -4,7 +4,8 @@
 //!
 //! - `GET /2018-06-01/runtime/invocation/next` blocks until an invocation is queued and
 //!   answers with its payload and the `Lambda-Runtime-*` headers (the deadline in epoch
-//!   milliseconds).
+//!   milliseconds). The function's timeout runs from this hand-off, as in Lambda: a
+//!   worker's start-up (its init) is not counted against it, but bounded on its own.
 //! - `POST …/invocation/{id}/response` and `…/{id}/error` complete that invocation; both
 //!   answer 202 with a `Content-Length` (clients keep the connection alive and wait for it).
 //! - `POST /2018-06-01/runtime/init/error` records why the function could not start.
@@ -40,7 +41,10 @@ const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
 struct Pending {
     request_id: String,
     payload: Bytes,
-    deadline_millis: u64,
+    /// The function's timeout; the deadline is set when a worker takes the invocation.
+    timeout: Duration,
+    /// Told when a worker takes the invocation; dropped by a caller that gave up.
+    taken: oneshot::Sender<tokio::time::Instant>,
 }
 
 struct Shared {
@@ -93,11 +97,19 @@ impl RuntimeApi {
         self.shared.init_error.lock().clone()
     }
 
-    /// Queues one invocation for the next worker and waits for its outcome, at most
-    /// `timeout` (then it is a `Sandbox.Timedout` failure; killing the worker that holds
-    /// it is the pool's job).
-    pub async fn invoke(&self, request_id: &str, payload: Bytes, timeout: Duration) -> Outcome {
+    /// Queues one invocation for the next worker and waits for its outcome. The worker
+    /// must take it within `init_timeout` (a cold worker is still starting: importing the
+    /// handler, connecting), and answer within `timeout` of taking it. Either limit passed
+    /// is a `Sandbox.Timedout` failure; killing the worker is the pool's job.
+    pub async fn invoke(
+        &self,
+        request_id: &str,
+        payload: Bytes,
+        init_timeout: Duration,
+        timeout: Duration,
+    ) -> Outcome {
         let (reply_tx, reply_rx) = oneshot::channel();
+        let (taken_tx, taken_rx) = oneshot::channel();
         self.shared
             .in_flight
             .lock()
@@ -105,19 +117,34 @@ impl RuntimeApi {
         let pending = Pending {
             request_id: request_id.to_string(),
             payload,
-            deadline_millis: epoch_millis() + timeout.as_millis() as u64,
+            timeout,
+            taken: taken_tx,
         };
-        let outcome = tokio::time::timeout(timeout, async {
-            if self.queue_tx.send(pending).await.is_err() {
-                return Outcome::failed("Runtime.Unavailable", "the runtime API is shut down");
+        let unavailable = || Outcome::failed("Runtime.Unavailable", "the runtime API is shut down");
+        if self.queue_tx.send(pending).await.is_err() {
+            self.shared.in_flight.lock().remove(request_id);
+            return unavailable();
+        }
+        let taken_at = match tokio::time::timeout(init_timeout, taken_rx).await {
+            Ok(Ok(taken_at)) => taken_at,
+            Ok(Err(_)) => {
+                self.shared.in_flight.lock().remove(request_id);
+                return unavailable();
             }
-            reply_rx.await.unwrap_or_else(|_| {
-                Outcome::failed("Runtime.Unavailable", "the runtime API is shut down")
-            })
-        })
-        .await;
-        match outcome {
-            Ok(outcome) => outcome,
+            Err(_) => {
+                self.shared.in_flight.lock().remove(request_id);
+                return Outcome::failed(
+                    "Sandbox.Timedout",
+                    format!(
+                        "the worker did not ask for the invocation within {:.2} seconds \
+                         (its initialization did not finish)",
+                        init_timeout.as_secs_f64()
+                    ),
+                );
+            }
+        };
+        match tokio::time::timeout_at(taken_at + timeout, reply_rx).await {
+            Ok(outcome) => outcome.unwrap_or_else(|_| unavailable()),
             Err(_) => {
                 self.shared.in_flight.lock().remove(request_id);
                 Outcome::failed(
@@ -245,18 +272,20 @@ async fn next(shared: &Shared) -> Response<Full<Bytes>> {
                 r#"{"errorMessage":"shutting down","errorType":"ShuttingDown"}"#,
             );
         };
-        // Skip invocations whose caller already gave up (timed out while queued).
-        if !shared.in_flight.lock().contains_key(&pending.request_id) {
+        // Skip invocations whose caller already gave up (timed out while queued); the
+        // timeout starts now, at the hand-off.
+        let taken_at = tokio::time::Instant::now();
+        let deadline_millis = epoch_millis() + pending.timeout.as_millis() as u64;
+        if !shared.in_flight.lock().contains_key(&pending.request_id)
+            || pending.taken.send(taken_at).is_err()
+        {
             continue;
         }
         return Response::builder()
             .status(StatusCode::OK)
             .header("content-type", "application/json")
             .header("Lambda-Runtime-Aws-Request-Id", &pending.request_id)
-            .header(
-                "Lambda-Runtime-Deadline-Ms",
-                pending.deadline_millis.to_string(),
-            )
+            .header("Lambda-Runtime-Deadline-Ms", deadline_millis.to_string())
             .header("Lambda-Runtime-Invoked-Function-Arn", &shared.function_arn)
             .header(
                 "Lambda-Runtime-Trace-Id",

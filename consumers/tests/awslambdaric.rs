@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use eddy_consumers::handler::Outcome;
+use eddy_consumers::process_pool::INIT_TIMEOUT;
 use eddy_consumers::runtime_api::RuntimeApi;
 use tokio_util::sync::CancellationToken;
 
@@ -58,6 +59,7 @@ async fn awslambdaric_runs_a_python_handler_unchanged() {
         .invoke(
             "req-1",
             Bytes::from_static(br#"{"n": 7}"#),
+            INIT_TIMEOUT,
             Duration::from_secs(60),
         )
         .await;
@@ -78,6 +80,7 @@ async fn awslambdaric_runs_a_python_handler_unchanged() {
         .invoke(
             "req-2",
             Bytes::from_static(br#"{"fail": "no good"}"#),
+            INIT_TIMEOUT,
             Duration::from_secs(60),
         )
         .await;
@@ -87,6 +90,7 @@ async fn awslambdaric_runs_a_python_handler_unchanged() {
         .invoke(
             "req-3",
             Bytes::from_static(br#"{"n": 8}"#),
+            INIT_TIMEOUT,
             Duration::from_secs(60),
         )
         .await;

@@ -43,6 +43,7 @@ fn function(
         handler: Some(handler.into()),
         env: vec![("PYTHONPATH".into(), dir.to_string_lossy().into_owned())],
         timeout,
+        init_timeout: eddy_consumers::process_pool::INIT_TIMEOUT,
         concurrency,
         memory_mb: 128,
         region: "us-east-1".into(),
@@ -130,6 +131,49 @@ async fn warm_workers_up_to_concurrency_replaced_after_timeouts_and_crashes() {
         log.contains("handled 9"),
         "worker output goes to the function log: {log}"
     );
+    shutdown.cancel();
+}
+
+/// As in Lambda, a cold worker's start-up is not charged to the function's timeout: a
+/// handler module that takes 3 s to import still answers an invocation with a 2-s
+/// timeout. The start-up has a limit of its own, and a worker past it is replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_start_is_not_counted_against_the_timeout_but_has_a_limit_of_its_own() {
+    const SLOW_IMPORT: &str = r#"
+import os, time
+time.sleep(float(os.environ.get("IMPORT_SECONDS", "0")))
+def handler(event, context):
+    return {"pid": os.getpid(), "remaining_ms": context.get_remaining_time_in_millis()}
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("slow.py"), SLOW_IMPORT).unwrap();
+    let shutdown = CancellationToken::new();
+
+    let mut slow_start = function(dir.path(), "slow.handler", Duration::from_secs(2), 1);
+    slow_start.env.push(("IMPORT_SECONDS".into(), "3".into()));
+    let pool = ProcessPool::start(slow_start, shutdown.clone());
+    let outcome = pool.invoke("req-cold", Bytes::from_static(b"{}")).await;
+    let Outcome::Success(body) = &outcome else {
+        panic!("a 3-s import with a 2-s timeout must still answer: {outcome:?}")
+    };
+    let body: serde_json::Value = serde_json::from_slice(body).unwrap();
+    let remaining = body["remaining_ms"].as_u64().unwrap();
+    assert!(
+        remaining > 0 && remaining <= 2000,
+        "the deadline is set when the worker takes the invocation: {remaining} ms left"
+    );
+
+    let mut too_slow = function(dir.path(), "slow.handler", Duration::from_secs(30), 1);
+    too_slow.env.push(("IMPORT_SECONDS".into(), "60".into()));
+    too_slow.init_timeout = Duration::from_secs(1);
+    let pool = ProcessPool::start(too_slow, shutdown.clone());
+    let outcome = pool.invoke("req-stuck", Bytes::from_static(b"{}")).await;
+    assert!(
+        matches!(&outcome, Outcome::Failed(e) if e.error_type == "Sandbox.Timedout"
+            && e.message.contains("initialization")),
+        "{outcome:?}"
+    );
+    assert_eq!(pool.idle_workers(), 0, "the stuck worker is not kept");
     shutdown.cancel();
 }
 

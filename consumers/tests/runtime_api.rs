@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use eddy_consumers::handler::Outcome;
+use eddy_consumers::process_pool::INIT_TIMEOUT;
 use eddy_consumers::runtime_api::RuntimeApi;
 use tokio_util::sync::CancellationToken;
 
@@ -73,6 +74,7 @@ async fn a_real_worker_process_serves_invocations() {
         .invoke(
             "req-1",
             Bytes::from_static(br#"{"n": 1}"#),
+            INIT_TIMEOUT,
             Duration::from_secs(30),
         )
         .await;
@@ -93,6 +95,7 @@ async fn a_real_worker_process_serves_invocations() {
         .invoke(
             "req-2",
             Bytes::from_static(br#"{"fail": "bad input"}"#),
+            INIT_TIMEOUT,
             Duration::from_secs(30),
         )
         .await;
@@ -104,6 +107,7 @@ async fn a_real_worker_process_serves_invocations() {
         .invoke(
             "req-3",
             Bytes::from_static(br#"{"sleep": 1.0}"#),
+            INIT_TIMEOUT,
             Duration::from_millis(200),
         )
         .await;
@@ -115,6 +119,7 @@ async fn a_real_worker_process_serves_invocations() {
         .invoke(
             "req-4",
             Bytes::from_static(br#"{"n": 4}"#),
+            INIT_TIMEOUT,
             Duration::from_secs(30),
         )
         .await;
