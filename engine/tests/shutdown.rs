@@ -51,8 +51,16 @@ async fn sigterm_stops_the_server_past_connections_that_never_finish() {
     half_request
         .write_all(b"POST / HTTP/1.1\r\nHost: eddy\r\n")
         .unwrap();
-    // Let the server accept all three before it is told to stop.
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // The server has accepted and is serving the HTTP/2 peer once its own SETTINGS frame
+    // arrives (a 9-byte frame header first); only then is it told to stop, so at least
+    // that connection is open at the end of the grace period, whatever the scheduling.
+    h2_peer
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut frame_header = [0u8; 9];
+    std::io::Read::read_exact(&mut h2_peer, &mut frame_header)
+        .expect("the server answers the HTTP/2 preface with its SETTINGS");
+    assert_eq!(frame_header[3], 0x4, "a SETTINGS frame");
 
     let log_path = data.with_extension("log");
     // `terminate` fails the test if the server is still running 60 s after SIGTERM.
