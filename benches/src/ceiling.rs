@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use eddy_shards::codec;
 use eddy_shards::store::{
-    db_options, family_descriptors, records_family_name, records_family_of, DbOptions,
+    db_options_for, family_descriptors, records_family_name, records_family_of, DbOptions,
 };
 use rocksdb::{WriteBatch, WriteOptions, DB};
 
@@ -31,7 +31,7 @@ pub fn raw_rocksdb_put(
     duration: Duration,
 ) -> anyhow::Result<CeilingResult> {
     let dir = tempfile::tempdir_in(data_root)?;
-    let db = Arc::new(open_like_eddy(dir.path(), &db_options())?);
+    let db = Arc::new(open_like_eddy(dir.path(), &db_options_for(dir.path()))?);
     let load = WriteLoad {
         threads,
         record_size,

@@ -12,7 +12,7 @@
 //! Both layouts get the same records (the benchmark's generator: one random payload per
 //! writer, 1024 random keys) from the raw-RocksDB ceiling's writer threads
 //! ([`crate::ceiling::write_records`]), with eddy's RocksDB options
-//! ([`eddy_shards::store::db_options`]: 16 MiB memtables per family, all capped together
+//! ([`eddy_shards::store::db_options_for`]: 16 MiB memtables per family, all capped together
 //! at 256 MiB, atomic flush on, which flushes every written family at once and so makes
 //! a small file per shard; `--no-atomic-flush` turns it off to show what that costs). The
 //! one family gets the 64 MiB memtables eddy gave it. Printed per layout:
@@ -104,7 +104,7 @@ pub async fn run(args: LayoutArgs) -> anyhow::Result<()> {
 
 fn write_for(args: &LayoutArgs, layout: Layout) -> anyhow::Result<Outcome> {
     let dir = tempfile::tempdir_in(&args.data_root)?;
-    let mut options = eddy_shards::store::db_options();
+    let mut options = eddy_shards::store::db_options_for(dir.path());
     options.db.enable_statistics();
     let db = Arc::new(match layout {
         Layout::OneFamily => DB::open_cf_descriptors(

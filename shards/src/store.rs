@@ -25,9 +25,13 @@
 //! surviving WAL would otherwise hold records whose sequence numbers the others forget).
 //! Only families with unflushed writes are flushed.
 //!
+//! Flushes and compactions write their files with direct I/O (`O_DIRECT`) where the data
+//! dir's file system supports it (see [`direct_io`]); the WAL stays buffered.
+//!
 //! A store written by an earlier eddy (one `records` family) is migrated at open (see
 //! [`migration`]).
 
+pub mod direct_io;
 pub(crate) mod migration;
 
 use std::path::Path;
@@ -86,6 +90,8 @@ pub struct DbOptions {
     pub records: Options,
 }
 
+/// eddy's RocksDB options, except for direct I/O, which depends on the store's directory
+/// ([`db_options_for`]).
 pub fn db_options() -> DbOptions {
     let mut db = Options::default();
     db.create_if_missing(true);
@@ -116,6 +122,21 @@ pub fn db_options() -> DbOptions {
         meta: Options::default(),
         records,
     }
+}
+
+/// [`db_options`] for a store in `dir`: with direct I/O for flushes and compactions when
+/// `dir`'s file system takes `O_DIRECT` writes ([`direct_io::supported`]).
+pub fn db_options_for(dir: &Path) -> DbOptions {
+    let mut options = db_options();
+    match direct_io::supported(dir) {
+        Ok(()) => options.db.set_use_direct_io_for_flush_and_compaction(true),
+        Err(reason) => tracing::info!(
+            dir = %dir.display(),
+            %reason,
+            "flushes and compactions use buffered I/O: the data dir does not take O_DIRECT writes"
+        ),
+    }
+    options
 }
 
 /// Which records family holds the records of a shard.
@@ -167,7 +188,7 @@ impl Store {
     /// Opens (or creates) the store at `path`, migrating a store of the layout with one
     /// `records` family.
     pub fn open(path: &Path) -> Result<Self, StorageError> {
-        let options = db_options();
+        let options = db_options_for(path);
         let mut descriptors = family_descriptors(&options);
         if path.join("CURRENT").exists() {
             for name in DB::list_cf(&options.db, path).map_err(io)? {
@@ -425,5 +446,25 @@ mod tests {
         // Past 64 shards they share, evenly.
         assert_eq!(records_family_of(5, 0), records_family_of(5, 64));
         assert_eq!(records_family_name(7), "records/7");
+    }
+
+    #[test]
+    fn a_store_writes_its_files_with_direct_io_where_its_dir_takes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let expected = direct_io::supported(dir.path()).is_ok();
+        drop(Store::open(dir.path()).unwrap());
+        let options_file = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.to_string_lossy().contains("OPTIONS-"))
+            .max()
+            .expect("RocksDB wrote an OPTIONS file");
+        let options = std::fs::read_to_string(options_file).unwrap();
+        assert!(
+            options.contains(&format!(
+                "use_direct_io_for_flush_and_compaction={expected}"
+            )),
+            "direct I/O should be {expected}"
+        );
     }
 }
