@@ -34,6 +34,8 @@ pub struct FileConfig {
     pub tail_max_bytes_per_shard: Option<usize>,
     pub tail_max_bytes_total: Option<usize>,
     pub max_queued_bytes: Option<usize>,
+    /// RocksDB memtables of all shards together, in bytes.
+    pub memtable_budget_bytes: Option<usize>,
     pub retention_check_interval_secs: Option<u64>,
     /// On SIGTERM or SIGINT, how long open connections get to finish their requests
     /// before they are dropped (0 to 3600).
@@ -75,6 +77,7 @@ pub struct ServeConfig {
     /// All shards' tails together; split evenly, each at most `tail_max_bytes_per_shard`.
     pub tail_max_bytes_total: usize,
     pub max_queued_bytes: usize,
+    pub memtable_budget_bytes: usize,
     pub retention_check_interval_secs: u64,
     /// How long open connections get to finish after shutdown begins; past it they are
     /// dropped, so a silent or stuck client cannot keep the server from stopping.
@@ -116,6 +119,7 @@ impl ServeConfig {
             tail_max_bytes_per_shard: log_defaults.tail_max_bytes_per_shard,
             tail_max_bytes_total: log_defaults.tail_max_bytes_total,
             max_queued_bytes: log_defaults.max_queued_bytes,
+            memtable_budget_bytes: log_defaults.memtable_budget_bytes,
             retention_check_interval_secs: 60,
             shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
             region: DEFAULT_REGION.into(),
@@ -183,6 +187,13 @@ impl ServeConfig {
                 bail!("`max_queued_bytes` must be at least 8388608 (one full PutRecords), got {bytes}");
             }
             config.max_queued_bytes = bytes;
+        }
+        if let Some(bytes) = file.memtable_budget_bytes {
+            let min = eddy_shards::store::MIN_MEMTABLE_BUDGET_BYTES;
+            if bytes < min {
+                bail!("`memtable_budget_bytes` must be at least {min} (64 MiB), got {bytes}");
+            }
+            config.memtable_budget_bytes = bytes;
         }
         if let Some(secs) = file.retention_check_interval_secs {
             if secs == 0 {
@@ -277,6 +288,17 @@ mod tests {
         let file: FileConfig = toml::from_str("shutdown_grace_secs = 0").unwrap();
         let config = ServeConfig::resolve(None, None, None, None, file).unwrap();
         assert_eq!(config.shutdown_grace_secs, 0);
+        let file: FileConfig = toml::from_str("memtable_budget_bytes = 1048576").unwrap();
+        let err = ServeConfig::resolve(None, None, None, None, file).unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "`memtable_budget_bytes` must be at least 67108864 (64 MiB), got 1048576"
+            ),
+            "{err}"
+        );
+        let file: FileConfig = toml::from_str("memtable_budget_bytes = 268435456").unwrap();
+        let config = ServeConfig::resolve(None, None, None, None, file).unwrap();
+        assert_eq!(config.memtable_budget_bytes, 256 << 20);
         let err = toml::from_str::<FileConfig>("colour = 1").unwrap_err();
         assert!(err.to_string().contains("colour"), "{err}");
     }

@@ -44,6 +44,8 @@ pub enum OpenError {
     Storage(#[from] StorageError),
     #[error("cannot open data dir: {0}")]
     DataDir(String),
+    #[error("invalid log setting: {0}")]
+    Config(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

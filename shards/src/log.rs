@@ -59,6 +59,9 @@ pub struct LogConfig {
     pub inbox_capacity: usize,
     /// Bytes of records queued for the writer before producers are throttled: 256 MiB.
     pub max_queued_bytes: usize,
+    /// Bytes of RocksDB memtables of all shards together: 1 GiB by default, at least
+    /// 64 MiB (see `store::DEFAULT_MEMTABLE_BUDGET_BYTES` for why not less).
+    pub memtable_budget_bytes: usize,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -70,6 +73,7 @@ impl Default for LogConfig {
             tail_max_bytes_total: 64 * 1024 * 1024,
             inbox_capacity: 16 * 1024,
             max_queued_bytes: 256 * 1024 * 1024,
+            memtable_budget_bytes: crate::store::DEFAULT_MEMTABLE_BUDGET_BYTES,
             clock: Arc::new(SystemClock),
         }
     }
@@ -212,7 +216,14 @@ impl Log {
     pub fn open(dir: &Path, config: LogConfig) -> Result<Self, OpenError> {
         std::fs::create_dir_all(dir)
             .map_err(|err| OpenError::DataDir(format!("{}: {err}", dir.display())))?;
-        let store = Arc::new(Store::open(dir)?);
+        if config.memtable_budget_bytes < crate::store::MIN_MEMTABLE_BUDGET_BYTES {
+            return Err(OpenError::Config(format!(
+                "`memtable_budget_bytes` must be at least {}, got {}",
+                crate::store::MIN_MEMTABLE_BUDGET_BYTES,
+                config.memtable_budget_bytes
+            )));
+        }
+        let store = Arc::new(Store::open(dir, config.memtable_budget_bytes)?);
         let catalog = Arc::new(Catalog::default());
         let next_stream_id = match store.get_meta(codec::NEXT_STREAM_ID_KEY)? {
             Some(bytes) => codec::decode_u32("next_stream_id", &bytes)?,
@@ -974,6 +985,23 @@ mod tests {
             data: Bytes::from(vec![7u8; len]),
             explicit_hash_key: None,
         }
+    }
+
+    #[test]
+    fn a_memtable_budget_below_the_minimum_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            memtable_budget_bytes: 1 << 20,
+            ..LogConfig::default()
+        };
+        let Err(err) = Log::open(dir.path(), config) else {
+            panic!("a 1 MiB memtable budget was accepted")
+        };
+        assert!(
+            err.to_string()
+                .contains("`memtable_budget_bytes` must be at least"),
+            "{err}"
+        );
     }
 
     /// On an idle buffered log, `CallerIfIdle` commits on the caller's thread before

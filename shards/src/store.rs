@@ -59,13 +59,19 @@ pub const RECORDS_FAMILIES: u32 = 64;
 /// Up to `RECORDS_MAX_WRITE_BUFFERS` of them per family are held while flushes catch up.
 const RECORDS_WRITE_BUFFER_BYTES: usize = 16 * 1024 * 1024;
 const RECORDS_MAX_WRITE_BUFFERS: i32 = 4;
-/// All memtables of all families together: 256 MiB, the worst case of the one `records`
-/// family before. Past it RocksDB flushes (every written family at once, atomic flush
-/// being on), so memory does not grow with the number of busy families. Do not lower it
-/// lightly: with 64 busy families each memtable then flushes at a few MiB, and flushing
-/// 64 tiny files at a time stalls writes. At 128 MiB, 64 shards took 27k rec/s (W3,
-/// 64 producers, 1 KiB × 100) where 256 MiB took 158k; peak RSS was 375 MiB against 700.
-const ALL_WRITE_BUFFERS_BYTES: usize = 256 * 1024 * 1024;
+/// All memtables of all families together, by default (`LogConfig::memtable_budget_bytes`
+/// sets it): 1 GiB. Past it RocksDB flushes every written family at once (atomic flush
+/// being on), so memory does not grow with the number of busy families; with few busy
+/// families the per-family limits above bind first (4 shards: 4 × 4 × 16 MiB at most).
+/// Many busy families flush at budget / families each, and small flushes are slow: with
+/// 64 busy shards (W3, 64 producers, 1 KiB × 100, buffered, 6-s runs) 256 MiB flushed
+/// 1,215–1,465 files of 1.2–1.3 MB on average, stalled writes all along (three immutable
+/// memtables per family) and took 216k–250k rec/s at 660–680 MiB peak RSS; 512 MiB,
+/// 3.6–3.7 MB files, fewer stalls, 234k–287k at 1.0 GB; 1 GiB, 6.4–8.4 MB files, no
+/// stall, 293k–318k at 1.3 GB. At 128 MiB the same load took 27k rec/s.
+pub const DEFAULT_MEMTABLE_BUDGET_BYTES: usize = 1024 * 1024 * 1024;
+/// The smallest budget `Log::open` accepts: one full memtable for each of four families.
+pub const MIN_MEMTABLE_BUDGET_BYTES: usize = 64 * 1024 * 1024;
 /// Obsolete WAL files kept to be overwritten by later WALs instead of creating new ones.
 /// A recycled file's blocks are allocated and its size already covers every write, so the
 /// fdatasync of each fsync commit writes data only: it no longer updates the inode
@@ -100,7 +106,7 @@ pub fn db_options() -> DbOptions {
     db.set_wal_recovery_mode(DBRecoveryMode::PointInTime);
     db.set_max_background_jobs(2);
     db.set_max_total_wal_size(512 * 1024 * 1024);
-    db.set_db_write_buffer_size(ALL_WRITE_BUFFERS_BYTES);
+    db.set_db_write_buffer_size(DEFAULT_MEMTABLE_BUDGET_BYTES);
     db.set_keep_log_file_num(4);
     db.set_bytes_per_sync(1024 * 1024);
     db.set_recycle_log_file_num(RECYCLED_WAL_FILES);
@@ -186,9 +192,10 @@ pub(crate) struct StoreBatch<'a> {
 
 impl Store {
     /// Opens (or creates) the store at `path`, migrating a store of the layout with one
-    /// `records` family.
-    pub fn open(path: &Path) -> Result<Self, StorageError> {
-        let options = db_options_for(path);
+    /// `records` family. All memtables together hold at most `memtable_budget_bytes`.
+    pub fn open(path: &Path, memtable_budget_bytes: usize) -> Result<Self, StorageError> {
+        let mut options = db_options_for(path);
+        options.db.set_db_write_buffer_size(memtable_budget_bytes);
         let mut descriptors = family_descriptors(&options);
         if path.join("CURRENT").exists() {
             for name in DB::list_cf(&options.db, path).map_err(io)? {
@@ -449,10 +456,10 @@ mod tests {
     }
 
     #[test]
-    fn a_store_writes_its_files_with_direct_io_where_its_dir_takes_it() {
+    fn a_store_opens_with_direct_io_where_its_dir_takes_it_and_its_memtable_budget() {
         let dir = tempfile::tempdir().unwrap();
         let expected = direct_io::supported(dir.path()).is_ok();
-        drop(Store::open(dir.path()).unwrap());
+        drop(Store::open(dir.path(), 128 << 20).unwrap());
         let options_file = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|entry| entry.unwrap().path())
@@ -466,5 +473,6 @@ mod tests {
             )),
             "direct I/O should be {expected}"
         );
+        assert!(options.contains("db_write_buffer_size=134217728"));
     }
 }
