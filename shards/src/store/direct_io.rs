@@ -5,14 +5,17 @@
 //! and through the page cache that costs a copy into the cache, then the kernel's
 //! writeback. On the machine eddy is measured on (a virtio disk, ext4), `dd` of 2 GiB
 //! wrote 1.1–1.5 GB/s with `oflag=direct` against 0.42–0.70 GB/s through the page cache
-//! (`conv=fdatasync`), and during W3 with 64 shards the buffered server spent up to 40 %
-//! of the machine in the kernel. With direct I/O, W2 (8 producers, 1 KiB × 500, buffered)
+//! (`conv=fdatasync`), and during W3 with 64 shards, buffered, the machine spent up to
+//! 42 % of its time in the kernel (`vmstat`). With direct I/O, W2 (8 producers, 1 KiB × 500, buffered)
 //! took 506k and 523k records/s against 400k and 489k without, alternating runs
 //! (`eddy-bench compare --workloads w2 --batch-sizes 500 --record-sizes 1024 --only "eddy
-//! grpc" --seconds 2 --rounds 3`).
+//! grpc" --seconds 2 --rounds 3`); in the full comparison, where the runs share rounds with
+//! Redis, NATS and kinesalite, the same figure came out 0.98× the build before, 64 KiB
+//! records 1.40–1.87× and W3 1.02–1.11× (with the larger memtable budget of the same
+//! build; `benches/report/REPORT.md`).
 //!
-//! RocksDB refuses to open a store with direct I/O on a file system that does not take it,
-//! so eddy asks first, with a one-block write, and falls back to buffered I/O.
+//! On a file system that does not take `O_DIRECT`, RocksDB's writes of flushed files would
+//! fail, so eddy asks first, with a one-block write, and falls back to buffered I/O.
 
 use std::path::Path;
 
