@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use super::table::Figure;
 use super::{keys, Target};
 use crate::open_loop::{pace, stamped_record, Sink};
-use crate::systems::Producer;
+use crate::systems::{Producer, STREAM};
 
 /// Puts in flight while the maximum is measured.
 const MAX_PROBE_IN_FLIGHT: u64 = 64;
@@ -124,6 +124,11 @@ async fn max_load(
 
 /// Open loop: `total` single-record puts at `rate`, each fired at its scheduled time;
 /// returns once the consumer has them all.
+///
+/// Each system's producer is driven the way its client takes a pipelined put: eddy's
+/// `PutRecordStream` accepts a put from the pacer thread itself (the call's reader task
+/// settles the acknowledgement later, as in `eddy-bench e2e`); the other clients' puts are
+/// futures, so each put is a task.
 async fn open_loop(
     producer: &Producer,
     sink: &Arc<Sink>,
@@ -134,21 +139,46 @@ async fn open_loop(
     let before = sink.records();
     let runtime = tokio::runtime::Handle::current();
     let failures = Arc::new(AtomicU64::new(0));
-    let (producer, keys, pacer_failures) = (producer.clone(), keys(), failures.clone());
-    pace(rate, total, move |n, scheduled| {
-        let mut producer = producer.clone();
-        let key = keys[(n % keys.len() as u64) as usize].clone();
-        let failures = pacer_failures.clone();
-        runtime.spawn(async move {
-            let record = (key, stamped_record(record_size, scheduled));
-            if producer.put(&[record]).await.is_err() {
-                failures.fetch_add(1, Ordering::Relaxed);
-            }
-        });
-    })
-    .await?;
+    let (keys, pacer_failures) = (keys(), failures.clone());
+    let unwaited_before = match producer {
+        Producer::EddyGrpcStream(stream) => Some((stream.clone(), stream.unwaited_failures())),
+        _ => None,
+    };
+    match producer.clone() {
+        Producer::EddyGrpcStream(stream) => {
+            pace(rate, total, move |n, scheduled| {
+                let key = keys[(n % keys.len() as u64) as usize].clone();
+                let record = (key, stamped_record(record_size, scheduled));
+                if stream.send(STREAM, &[record]).is_err() {
+                    pacer_failures.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+            .await?
+        }
+        producer => {
+            pace(rate, total, move |n, scheduled| {
+                let mut producer = producer.clone();
+                let key = keys[(n % keys.len() as u64) as usize].clone();
+                let failures = pacer_failures.clone();
+                runtime.spawn(async move {
+                    let record = (key, stamped_record(record_size, scheduled));
+                    if producer.put(&[record]).await.is_err() {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                });
+            })
+            .await?
+        }
+    }
+    let delivered = sink.wait_for(before + total, CATCH_UP).await;
+    if let Some((stream, unwaited_before)) = unwaited_before {
+        failures.fetch_add(
+            stream.unwaited_failures() - unwaited_before,
+            Ordering::Relaxed,
+        );
+    }
     anyhow::ensure!(
-        sink.wait_for(before + total, CATCH_UP).await,
+        delivered,
         "the consumer did not receive every record at {rate:.0} records/s ({} puts failed)",
         failures.load(Ordering::Relaxed)
     );
