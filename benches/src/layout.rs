@@ -13,7 +13,7 @@
 //! writer, 1024 random keys) from the raw-RocksDB ceiling's writer threads
 //! ([`crate::ceiling::write_records`]), with eddy's RocksDB options
 //! ([`eddy_shards::store::db_options_for`]: 16 MiB memtables per family, all capped together
-//! at 256 MiB, atomic flush on, which flushes every written family at once and so makes
+//! at 1 GiB, atomic flush on, which flushes every written family at once and so makes
 //! a small file per shard; `--no-atomic-flush` turns it off to show what that costs). The
 //! one family gets the 64 MiB memtables eddy gave it. Printed per layout:
 //! records/s, this process's CPU-seconds per million records, and RocksDB's flush and
