@@ -189,10 +189,7 @@ impl ServeConfig {
             config.max_queued_bytes = bytes;
         }
         if let Some(bytes) = file.memtable_budget_bytes {
-            let min = eddy_shards::store::MIN_MEMTABLE_BUDGET_BYTES;
-            if bytes < min {
-                bail!("`memtable_budget_bytes` must be at least {min} (64 MiB), got {bytes}");
-            }
+            eddy_shards::store::check_memtable_budget(bytes).map_err(anyhow::Error::msg)?;
             config.memtable_budget_bytes = bytes;
         }
         if let Some(secs) = file.retention_check_interval_secs {

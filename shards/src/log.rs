@@ -216,13 +216,8 @@ impl Log {
     pub fn open(dir: &Path, config: LogConfig) -> Result<Self, OpenError> {
         std::fs::create_dir_all(dir)
             .map_err(|err| OpenError::DataDir(format!("{}: {err}", dir.display())))?;
-        if config.memtable_budget_bytes < crate::store::MIN_MEMTABLE_BUDGET_BYTES {
-            return Err(OpenError::Config(format!(
-                "`memtable_budget_bytes` must be at least {}, got {}",
-                crate::store::MIN_MEMTABLE_BUDGET_BYTES,
-                config.memtable_budget_bytes
-            )));
-        }
+        crate::store::check_memtable_budget(config.memtable_budget_bytes)
+            .map_err(OpenError::Config)?;
         let store = Arc::new(Store::open(dir, config.memtable_budget_bytes)?);
         let catalog = Arc::new(Catalog::default());
         let next_stream_id = match store.get_meta(codec::NEXT_STREAM_ID_KEY)? {

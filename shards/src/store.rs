@@ -72,6 +72,17 @@ const RECORDS_MAX_WRITE_BUFFERS: i32 = 4;
 pub const DEFAULT_MEMTABLE_BUDGET_BYTES: usize = 1024 * 1024 * 1024;
 /// The smallest budget `Log::open` accepts: one full memtable for each of four families.
 pub const MIN_MEMTABLE_BUDGET_BYTES: usize = 64 * 1024 * 1024;
+
+/// The one check of a memtable budget, for `Log::open` and for configuration readers that
+/// want to refuse it before opening anything.
+pub fn check_memtable_budget(bytes: usize) -> Result<(), String> {
+    if bytes < MIN_MEMTABLE_BUDGET_BYTES {
+        return Err(format!(
+            "`memtable_budget_bytes` must be at least {MIN_MEMTABLE_BUDGET_BYTES} (64 MiB), got {bytes}"
+        ));
+    }
+    Ok(())
+}
 /// Obsolete WAL files kept to be overwritten by later WALs instead of creating new ones.
 /// A recycled file's blocks are allocated and its size already covers every write, so the
 /// fdatasync of each fsync commit writes data only: it no longer updates the inode

@@ -140,20 +140,20 @@ async fn open_loop(
     let runtime = tokio::runtime::Handle::current();
     let failures = Arc::new(AtomicU64::new(0));
     let (keys, pacer_failures) = (keys(), failures.clone());
-    let unwaited_before = match producer {
-        Producer::EddyGrpcStream(stream) => Some((stream.clone(), stream.unwaited_failures())),
-        _ => None,
-    };
-    match producer.clone() {
+    // eddy's stream reports refused puts after the fact: its count before the run.
+    let unwaited = match producer.clone() {
         Producer::EddyGrpcStream(stream) => {
+            let unwaited_before = stream.unwaited_failures();
+            let sender = stream.clone();
             pace(rate, total, move |n, scheduled| {
                 let key = keys[(n % keys.len() as u64) as usize].clone();
                 let record = (key, stamped_record(record_size, scheduled));
-                if stream.send(STREAM, &[record]).is_err() {
+                if sender.send(STREAM, &[record]).is_err() {
                     pacer_failures.fetch_add(1, Ordering::Relaxed);
                 }
             })
-            .await?
+            .await?;
+            Some((stream, unwaited_before))
         }
         producer => {
             pace(rate, total, move |n, scheduled| {
@@ -167,11 +167,12 @@ async fn open_loop(
                     }
                 });
             })
-            .await?
+            .await?;
+            None
         }
-    }
+    };
     let delivered = sink.wait_for(before + total, CATCH_UP).await;
-    if let Some((stream, unwaited_before)) = unwaited_before {
+    if let Some((stream, unwaited_before)) = unwaited {
         failures.fetch_add(
             stream.unwaited_failures() - unwaited_before,
             Ordering::Relaxed,
