@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+use eddy_shards::store::RecordsCompression;
 use eddy_shards::Durability;
 use serde::Deserialize;
 
@@ -36,6 +37,8 @@ pub struct FileConfig {
     pub max_queued_bytes: Option<usize>,
     /// RocksDB memtables of all shards together, in bytes.
     pub memtable_budget_bytes: Option<usize>,
+    /// "none" (the default) or "lz4": whether records' SST files are compressed.
+    pub records_compression: Option<RecordsCompression>,
     pub retention_check_interval_secs: Option<u64>,
     /// On SIGTERM or SIGINT, how long open connections get to finish their requests
     /// before they are dropped (0 to 3600).
@@ -78,6 +81,7 @@ pub struct ServeConfig {
     pub tail_max_bytes_total: usize,
     pub max_queued_bytes: usize,
     pub memtable_budget_bytes: usize,
+    pub records_compression: RecordsCompression,
     pub retention_check_interval_secs: u64,
     /// How long open connections get to finish after shutdown begins; past it they are
     /// dropped, so a silent or stuck client cannot keep the server from stopping.
@@ -120,6 +124,7 @@ impl ServeConfig {
             tail_max_bytes_total: log_defaults.tail_max_bytes_total,
             max_queued_bytes: log_defaults.max_queued_bytes,
             memtable_budget_bytes: log_defaults.memtable_budget_bytes,
+            records_compression: log_defaults.records_compression,
             retention_check_interval_secs: 60,
             shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
             region: DEFAULT_REGION.into(),
@@ -191,6 +196,9 @@ impl ServeConfig {
         if let Some(bytes) = file.memtable_budget_bytes {
             eddy_shards::store::check_memtable_budget(bytes).map_err(anyhow::Error::msg)?;
             config.memtable_budget_bytes = bytes;
+        }
+        if let Some(compression) = file.records_compression {
+            config.records_compression = compression;
         }
         if let Some(secs) = file.retention_check_interval_secs {
             if secs == 0 {
@@ -296,6 +304,17 @@ mod tests {
         let file: FileConfig = toml::from_str("memtable_budget_bytes = 268435456").unwrap();
         let config = ServeConfig::resolve(None, None, None, None, file).unwrap();
         assert_eq!(config.memtable_budget_bytes, 256 << 20);
+        let config = ServeConfig::resolve(None, None, None, None, FileConfig::default()).unwrap();
+        assert_eq!(config.records_compression, RecordsCompression::None);
+        let file: FileConfig = toml::from_str("records_compression = \"lz4\"").unwrap();
+        let config = ServeConfig::resolve(None, None, None, None, file).unwrap();
+        assert_eq!(config.records_compression, RecordsCompression::Lz4);
+        let err = toml::from_str::<FileConfig>("records_compression = \"zstd\"").unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("records_compression") && message.contains("expected `none` or `lz4`"),
+            "{message}"
+        );
         let err = toml::from_str::<FileConfig>("colour = 1").unwrap_err();
         assert!(err.to_string().contains("colour"), "{err}");
     }

@@ -61,6 +61,7 @@ pub async fn start_with(
         tail_max_bytes_total: config.tail_max_bytes_total,
         max_queued_bytes: config.max_queued_bytes,
         memtable_budget_bytes: config.memtable_budget_bytes,
+        records_compression: config.records_compression,
         ..LogConfig::default()
     };
     let data_dir = config.data_dir.clone();

@@ -43,6 +43,25 @@ pub(crate) fn write(
     store.write(batch, sync)
 }
 
+/// The bytes `writes` take in a write batch, at most: key and value, plus a tag, a
+/// column family id and two lengths of up to 5 bytes each.
+pub(crate) fn batch_bytes(writes: &[DocumentWrite]) -> usize {
+    writes
+        .iter()
+        .map(|write| {
+            let (namespace, key, value_len) = match write {
+                DocumentWrite::Put {
+                    namespace,
+                    key,
+                    value,
+                } => (namespace, key, value.len()),
+                DocumentWrite::Delete { namespace, key } => (namespace, key, 0),
+            };
+            16 + DOC_PREFIX.len() + namespace.len() + 1 + key.len() + value_len
+        })
+        .sum()
+}
+
 /// Adds `writes` to a batch (the writer's group commit joins them with appends).
 pub(crate) fn add_to_batch(store: &Store, batch: &mut StoreBatch, writes: &[DocumentWrite]) {
     for write in writes {
@@ -79,4 +98,30 @@ pub(crate) fn list(store: &Store, namespace: &str) -> Result<Vec<(String, Vec<u8
             Ok((key, value))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_bytes_bounds_what_documents_take_in_a_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 128 << 20, Default::default()).unwrap();
+        let writes = vec![
+            DocumentWrite::Put {
+                namespace: "checkpoints",
+                key: "mapping-1/shard-000000000007".into(),
+                value: vec![1; 300],
+            },
+            DocumentWrite::Delete {
+                namespace: "checkpoints",
+                key: "mapping-1/shard-000000000008".into(),
+            },
+        ];
+        let mut batch = store.batch();
+        add_to_batch(&store, &mut batch, &writes);
+        // The batch's 12-byte header is the store's to count.
+        assert!(batch.size_in_bytes() - 12 <= batch_bytes(&writes));
+    }
 }

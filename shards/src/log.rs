@@ -26,7 +26,7 @@ use crate::hash_key::{hash_key_of_partition_key, parse_explicit_hash_key};
 use crate::limits;
 use crate::record::Record;
 use crate::shard::{Catalog, ShardState, StreamState};
-use crate::store::Store;
+use crate::store::{RecordsCompression, Store};
 use crate::stream::{StreamMeta, STREAM_ID_FIRST};
 use crate::stream_change::StreamChange;
 use crate::sync::Mutex;
@@ -62,6 +62,8 @@ pub struct LogConfig {
     /// Bytes of RocksDB memtables of all shards together: 1 GiB by default, at least
     /// 64 MiB (see `store::DEFAULT_MEMTABLE_BUDGET_BYTES` for why not less).
     pub memtable_budget_bytes: usize,
+    /// Whether records' SST files are compressed: not by default.
+    pub records_compression: RecordsCompression,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -74,6 +76,7 @@ impl Default for LogConfig {
             inbox_capacity: 16 * 1024,
             max_queued_bytes: 256 * 1024 * 1024,
             memtable_budget_bytes: crate::store::DEFAULT_MEMTABLE_BUDGET_BYTES,
+            records_compression: RecordsCompression::default(),
             clock: Arc::new(SystemClock),
         }
     }
@@ -218,7 +221,11 @@ impl Log {
             .map_err(|err| OpenError::DataDir(format!("{}: {err}", dir.display())))?;
         crate::store::check_memtable_budget(config.memtable_budget_bytes)
             .map_err(OpenError::Config)?;
-        let store = Arc::new(Store::open(dir, config.memtable_budget_bytes)?);
+        let store = Arc::new(Store::open(
+            dir,
+            config.memtable_budget_bytes,
+            config.records_compression,
+        )?);
         let catalog = Arc::new(Catalog::default());
         let next_stream_id = match store.get_meta(codec::NEXT_STREAM_ID_KEY)? {
             Some(bytes) => codec::decode_u32("next_stream_id", &bytes)?,

@@ -29,7 +29,7 @@ use crate::limits::MAX_STREAMS;
 use crate::log::{Appended, Durability};
 use crate::record::{PartitionKey, Record};
 use crate::shard::{Catalog, ShardState, StreamState};
-use crate::store::Store;
+use crate::store::{self, Store};
 use crate::stream::StreamMeta;
 use crate::stream_change::StreamChange;
 use crate::tail_budget::TailBudget;
@@ -142,6 +142,18 @@ impl Group {
     pub(crate) fn is_empty(&self) -> bool {
         self.appends.is_empty() && self.document_replies.is_empty()
     }
+
+    /// The group's size in a RocksDB write batch, at most, so that its batch is allocated
+    /// once.
+    fn batch_bytes(&self) -> usize {
+        let records: usize = self
+            .appends
+            .iter()
+            .flat_map(|command| &command.append.records)
+            .map(|record| store::record_entry_bytes(record.value_len))
+            .sum();
+        records + documents::batch_bytes(&self.documents)
+    }
 }
 
 impl Writer {
@@ -155,9 +167,9 @@ impl Writer {
         if group.is_empty() {
             return 0;
         }
+        let mut batch = self.store.batch_with_capacity(group.batch_bytes());
         let appends = &mut group.appends;
         let now_millis = self.clock.now_millis();
-        let mut batch = self.store.batch();
         documents::add_to_batch(&self.store, &mut batch, &group.documents);
         group.documents.clear();
         let mut outcomes: Vec<Option<Vec<Appended>>> = Vec::with_capacity(appends.len());

@@ -82,7 +82,12 @@ pub(crate) enum LeftInFamilies {
 /// families (one `records` family holding every shard's records).
 #[cfg(test)]
 pub(crate) fn rewrite_into_legacy_layout(path: &std::path::Path, left: LeftInFamilies) {
-    let mut store = Store::open(path, super::DEFAULT_MEMTABLE_BUDGET_BYTES).unwrap();
+    let mut store = Store::open(
+        path,
+        super::DEFAULT_MEMTABLE_BUDGET_BYTES,
+        Default::default(),
+    )
+    .unwrap();
     store
         .db
         .create_cf(LEGACY_RECORDS_FAMILY, &super::db_options().records)
