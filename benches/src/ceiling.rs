@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use eddy_shards::codec;
 use eddy_shards::store::{
-    db_options_for, family_descriptors, records_family_name, records_family_of, DbOptions,
+    self, db_options_for, family_descriptors, records_family_name, records_family_of, DbOptions,
 };
 use rocksdb::{WriteBatch, WriteOptions, DB};
 
@@ -96,12 +96,15 @@ pub fn write_records(
                 write_opts.set_sync(sync);
                 let mut value = Vec::new();
                 let mut records_to_put = ProducerRecords::new(record_size);
-                let data = records_to_put.data().clone();
+                // Allocated once per batch, as eddy's writer does; keys are 32 characters.
+                let batch_bytes = batch_size
+                    * store::record_entry_bytes(codec::RECORD_VALUE_HEADER_LEN + 32 + record_size);
                 while !stop.load(Ordering::Relaxed) {
-                    let mut batch = WriteBatch::default();
+                    let mut batch = WriteBatch::with_capacity_bytes(batch_bytes);
                     let first = seq.fetch_add(batch_size as u64, Ordering::Relaxed);
                     for n in first..first + batch_size as u64 {
                         let shard = (n % u64::from(shards)) as u32;
+                        let data = records_to_put.next_data();
                         let key = records_to_put.next_key();
                         codec::encode_record_value(&mut value, 1_700_000_000_000, key, &data);
                         batch.put_cf(

@@ -193,7 +193,7 @@ async fn produce(
                 .put_record(pb::PutRecordRequest {
                     stream_name: "bench".into(),
                     partition_key: records_to_put.next_key().to_owned(),
-                    data: records_to_put.data().clone(),
+                    data: records_to_put.next_data(),
                     explicit_hash_key: None,
                     sequence_number_for_ordering: None,
                 })
