@@ -219,11 +219,12 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
         args.rounds, args.seconds
     ));
     out.push_str(&format!(
-        "- machine: {}\n- date: {}\n- commit: {}\n- command: `{}`\n\n",
+        "- machine: {}\n- date: {}\n- commit: {}\n- command: `{}`\n- records: {}\n\n",
         report::machine(),
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
         report::commit(),
-        std::env::args().collect::<Vec<_>>().join(" ")
+        std::env::args().collect::<Vec<_>>().join(" "),
+        crate::producer_records::DESCRIPTION,
     ));
     for system in &systems {
         if let Some(why) = installed.missing(*system) {

@@ -12,6 +12,12 @@
 use bytes::Bytes;
 use rand::{Rng, RngCore};
 
+/// What the reports say of the records put.
+pub const DESCRIPTION: &str = "W1–W3 put random payloads, each producer rotating through \
+    distinct ones (none repeats within 64 KiB, so they do not compress), with 32-character \
+    partition keys; eddy stores records uncompressed (its default) and so does the raw \
+    RocksDB ceiling";
+
 /// Bytes of every partition key.
 pub const KEY_BYTES: usize = 32;
 const KEYS_PER_PRODUCER: usize = 1024;
