@@ -134,15 +134,39 @@ pub fn write_records(
 /// How many 4 KiB write + fdatasync pairs one writer completes per second in `dir`: the
 /// rate a log without group commit could acknowledge durable writes at.
 pub fn fsync_rate(dir: &std::path::Path, duration: Duration) -> anyhow::Result<f64> {
+    Ok(fsync_probe(dir, duration)?.per_second)
+}
+
+/// One writer's 4 KiB write + fdatasync pairs in `dir` for `duration`.
+pub struct FsyncProbe {
+    pub per_second: f64,
+    /// Microseconds each pair took.
+    pub micros: hdrhistogram::Histogram<u64>,
+}
+
+impl FsyncProbe {
+    /// Percentile `q` (0–100) of one pair, in milliseconds.
+    pub fn millis_at(&self, q: f64) -> f64 {
+        self.micros.value_at_quantile(q / 100.0) as f64 / 1000.0
+    }
+}
+
+/// Writes and fdatasyncs 4 KiB at a time into a file in `dir` for `duration`, timing
+/// each pair.
+pub fn fsync_probe(dir: &std::path::Path, duration: Duration) -> anyhow::Result<FsyncProbe> {
     use std::io::Write;
     let mut file = std::fs::File::create(dir.join("fsync-probe"))?;
     let block = [0x5au8; 4096];
+    let mut micros = hdrhistogram::Histogram::<u64>::new(3)?;
     let started = Instant::now();
-    let mut count = 0u64;
     while started.elapsed() < duration {
+        let pair_started = Instant::now();
         file.write_all(&block)?;
         file.sync_data()?;
-        count += 1;
+        micros.record(pair_started.elapsed().as_micros() as u64)?;
     }
-    Ok(count as f64 / started.elapsed().as_secs_f64())
+    Ok(FsyncProbe {
+        per_second: micros.len() as f64 / started.elapsed().as_secs_f64(),
+        micros,
+    })
 }

@@ -177,13 +177,21 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
     println!();
     if durability == Durability::Fsync {
         let fsync_dir = tempfile::tempdir_in(dir.path())?;
-        let fsyncs_per_sec = tokio::task::spawn_blocking(move || {
-            crate::ceiling::fsync_rate(fsync_dir.path(), Duration::from_secs(2))
+        let probe = tokio::task::spawn_blocking(move || {
+            crate::ceiling::fsync_probe(fsync_dir.path(), Duration::from_secs(2))
         })
         .await??;
         println!(
-            "this disk: one 4 KiB write + fdatasync takes {:.3} ms on average ({fsyncs_per_sec:.0}/s); the target is p99 within that + 1 ms",
-            1000.0 / fsyncs_per_sec
+            "this disk: one 4 KiB write + fdatasync takes {:.3} ms on average ({:.0}/s); the target is p99 within that + 1 ms",
+            1000.0 / probe.per_second,
+            probe.per_second
+        );
+        println!(
+            "the same pairs, one writer, server idle: p50 {:.3} / p99 {:.3} / p99.9 {:.3} / max {:.3} ms",
+            probe.millis_at(50.0),
+            probe.millis_at(99.0),
+            probe.millis_at(99.9),
+            probe.millis_at(100.0)
         );
         println!();
     }

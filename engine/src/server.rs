@@ -186,7 +186,14 @@ pub async fn start_with(
     ));
     // Task: invoke-queue, runs asynchronous invocations until shutdown.
     let queue_task = tokio::spawn(queue.clone().run());
-    info!(%grpc_addr, ?http_addr, durability = ?config.durability, "eddy serving");
+    info!(
+        %grpc_addr,
+        ?http_addr,
+        durability = ?config.durability,
+        records_compression = ?config.records_compression,
+        memtable_budget_bytes = config.memtable_budget_bytes,
+        "eddy serving"
+    );
     Ok(RunningServer {
         grpc_addr,
         http_addr,
