@@ -14,7 +14,7 @@ use eddy_shards::store::{
 };
 use rocksdb::{WriteBatch, WriteOptions, DB};
 
-use crate::producer_records::ProducerRecords;
+use crate::producer_records::{self, ProducerRecords};
 
 pub struct CeilingResult {
     pub records: u64,
@@ -96,9 +96,11 @@ pub fn write_records(
                 write_opts.set_sync(sync);
                 let mut value = Vec::new();
                 let mut records_to_put = ProducerRecords::new(record_size);
-                // Allocated once per batch, as eddy's writer does; keys are 32 characters.
+                // Allocated once per batch, as eddy's writer does.
                 let batch_bytes = batch_size
-                    * store::record_entry_bytes(codec::RECORD_VALUE_HEADER_LEN + 32 + record_size);
+                    * store::record_entry_bytes(
+                        codec::RECORD_VALUE_HEADER_LEN + producer_records::KEY_BYTES + record_size,
+                    );
                 while !stop.load(Ordering::Relaxed) {
                     let mut batch = WriteBatch::with_capacity_bytes(batch_bytes);
                     let first = seq.fetch_add(batch_size as u64, Ordering::Relaxed);

@@ -12,9 +12,8 @@ use serde::{Deserialize, Serialize};
 /// compressed, encrypted or binary). In `eddy-bench compare`'s W2 (1 KiB random records,
 /// batches of 500, 2 invocations) LZ4 cut eddy's throughput to 0.74× and 0.83× buffered
 /// and 0.92× and 0.89× under fsync: RocksDB tried every block and kept none. `lz4` pays
-/// where records
-/// compress, such as JSON: the files shrink severalfold, and with them the disk writes of
-/// flushes and compactions.
+/// where records compress, such as JSON: the files shrink severalfold, and with them the
+/// disk writes of flushes and compactions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum RecordsCompression {
