@@ -22,7 +22,9 @@ use crate::error::{
     AppendError, CreateStreamError, DeleteStreamError, InvalidArgument, NotFound, OpenError,
     ReadError, StorageError, UpdateStreamError,
 };
-use crate::hash_key::{hash_key_of_partition_key, parse_explicit_hash_key};
+use crate::hash_key::{
+    hash_key_of_partition_key, hash_keys_of_partition_keys, parse_explicit_hash_key,
+};
 use crate::limits;
 use crate::record::Record;
 use crate::shard::{Catalog, ShardState, StreamState};
@@ -412,7 +414,7 @@ impl Log {
         seq_for_ordering: Option<u64>,
     ) -> Result<Appended, AppendError> {
         let stream = self.catalog.get(stream_name)?;
-        let routed = route(&stream, record, None, limits::MAX_RECORD_DATA_BYTES)?;
+        let routed = route(&stream, record, None, limits::MAX_RECORD_DATA_BYTES, None)?;
         if let Some(ordering) = seq_for_ordering {
             let shard = &stream.shards[routed.shard_position];
             if ordering >= shard.next_seq() {
@@ -443,7 +445,7 @@ impl Log {
         record: AppendRecord,
     ) -> Result<Appended, AppendError> {
         let stream = self.catalog.get(stream_name)?;
-        let routed = route(&stream, record, None, limits::MAX_SYSTEM_RECORD_BYTES)?;
+        let routed = route(&stream, record, None, limits::MAX_SYSTEM_RECORD_BYTES, None)?;
         let mut appended = self.enqueue(stream, vec![routed])?.await?;
         Ok(appended.pop().expect("one record in, one out"))
     }
@@ -540,11 +542,29 @@ impl Log {
             .into());
         }
         let stream = self.catalog.get(stream_name)?;
+        // The keys of records without an explicit hash key, hashed together (MD5 takes
+        // eight at a time where the CPU allows), in record order.
+        let keys_to_hash: Vec<&str> = records
+            .iter()
+            .filter(|record| record.explicit_hash_key.is_none())
+            .map(|record| record.partition_key.as_str())
+            .collect();
+        let mut hashed = hash_keys_of_partition_keys(&keys_to_hash).into_iter();
         let routed = records
             .into_iter()
             .enumerate()
             .map(|(index, record)| {
-                route(&stream, record, Some(index), limits::MAX_RECORD_DATA_BYTES)
+                let hash_of_key = match record.explicit_hash_key {
+                    None => hashed.next(),
+                    Some(_) => None,
+                };
+                route(
+                    &stream,
+                    record,
+                    Some(index),
+                    limits::MAX_RECORD_DATA_BYTES,
+                    hash_of_key,
+                )
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok((stream, routed))
@@ -875,12 +895,14 @@ fn seq_at_timestamp_in(
 
 /// Validates one record and finds its shard. `index_opt` is the entry's position in a
 /// PutRecords call, for error messages (`records[3].partition_key`); field names are only
-/// formatted when a check fails.
+/// formatted when a check fails. `hash_of_key` is the partition key's hash key when the
+/// caller has computed it already (many at once); otherwise it is computed here.
 fn route(
     stream: &Arc<StreamState>,
     record: AppendRecord,
     index_opt: Option<usize>,
     max_data_bytes: usize,
+    hash_of_key: Option<u128>,
 ) -> Result<RoutedRecord, AppendError> {
     let field = |name: &str| match index_opt {
         Some(index) => format!("records[{index}].{name}"),
@@ -904,7 +926,7 @@ fn route(
                 ),
             )
         })?,
-        None => hash_key_of_partition_key(&record.partition_key),
+        None => hash_of_key.unwrap_or_else(|| hash_key_of_partition_key(&record.partition_key)),
     };
     let shard_position = stream.route(hash_key).ok_or_else(|| {
         AppendError::Storage(StorageError::Corruption(format!(
