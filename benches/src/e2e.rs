@@ -217,10 +217,10 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
             .collect(),
     };
     println!(
-        "| {} durability, window 0 | path | from | p50 ms | p99 ms | p99.9 ms | max ms | records | CPU µs/record |",
+        "| {} durability, window 0 | path | from | p50 ms | p99 ms | p99.9 ms | max ms | records | CPU µs/record | RocksDB writes: p50 / p99 / max ms |",
         args.durability
     );
-    println!("|---|---|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|");
     anyhow::ensure!(args.repeat >= 1, "`--repeat` must be at least 1");
     let mut summary = Vec::new();
     for (label, rate) in rates {
@@ -233,10 +233,27 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
             // The two paths alternate, so the VM's slow spells fall on both.
             for &(path, client, sink) in &paths {
                 let cpu_before = process_cpu_secs();
+                let writes_before = server.log.write_latency();
                 open_loop(client, sink, &args, rate).await?;
                 let (from_scheduled, from_send) = sink.latency();
                 let cpu_micros_per_record =
                     (process_cpu_secs() - cpu_before) * 1e6 / (rate as f64 * args.seconds);
+                // The group commits' own writes (with their fsyncs), eddy's runs only: the
+                // disk's share of the latency.
+                let writes = match path {
+                    Path::Eddy => {
+                        let writes = server.log.write_latency().since(&writes_before);
+                        let millis = |percent| {
+                            writes
+                                .percentile(percent)
+                                .map_or(String::from("–"), |d: Duration| {
+                                    format!("{:.3}", d.as_secs_f64() * 1000.0)
+                                })
+                        };
+                        format!("{} / {} / {}", millis(50.0), millis(99.0), millis(100.0))
+                    }
+                    Path::Floor => String::new(),
+                };
                 let run_label = if args.repeat > 1 {
                     format!("{label}, run {run}")
                 } else {
@@ -250,7 +267,7 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
                     let p99 = histogram.value_at_quantile(0.99) as f64 / 1000.0;
                     p99s[path as usize][kind].push(p99);
                     println!(
-                        "| {run_label} | {} | {from} | {:.3} | {p99:.3} | {:.3} | {:.3} | {} | {cpu_micros_per_record:.1} |",
+                        "| {run_label} | {} | {from} | {:.3} | {p99:.3} | {:.3} | {:.3} | {} | {cpu_micros_per_record:.1} | {writes} |",
                         path.label(),
                         histogram.value_at_quantile(0.5) as f64 / 1000.0,
                         histogram.value_at_quantile(0.999) as f64 / 1000.0,
@@ -268,7 +285,7 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
                     .iter()
                     .fold((f64::MAX, f64::MIN), |(lo, hi), &p| (lo.min(p), hi.max(p)));
                 println!(
-                    "| {label}, median of {} runs (min–max) | {} | {from} | | **{:.3}** ({min:.3}–{max:.3}) | | | | |",
+                    "| {label}, median of {} runs (min–max) | {} | {from} | | **{:.3}** ({min:.3}–{max:.3}) | | | | | |",
                     runs.len(),
                     path.label(),
                     medians[path as usize][kind],

@@ -40,6 +40,7 @@ mod stream_change;
 pub mod sync;
 mod tail;
 mod tail_budget;
+mod write_latency;
 mod writer;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -56,3 +57,4 @@ pub use log::{
 pub use record::{PartitionKey, Record};
 pub use stream::{shard_id_of_index, shard_index_of_id, ShardMeta, StreamMeta};
 pub use stream_change::StreamChange;
+pub use write_latency::WriteLatency;

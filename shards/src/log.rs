@@ -33,6 +33,7 @@ use crate::stream::{StreamMeta, STREAM_ID_FIRST};
 use crate::stream_change::StreamChange;
 use crate::sync::Mutex;
 use crate::tail_budget::TailBudget;
+use crate::write_latency::WriteLatency;
 use crate::writer::{AppendCommand, Command, WriteCounters, Writer};
 
 /// When an append is acknowledged.
@@ -292,6 +293,12 @@ impl Log {
                 .load(Ordering::Relaxed),
             queued_bytes: self.queued_bytes.load(Ordering::Relaxed),
         }
+    }
+
+    /// How long group commits' RocksDB writes (and fsyncs) took since open; subtract an
+    /// earlier snapshot ([`WriteLatency::since`]) for an interval.
+    pub fn write_latency(&self) -> WriteLatency {
+        self.counters.write_latency.snapshot()
     }
 
     pub fn durability(&self) -> Durability {

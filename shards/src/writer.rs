@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use tokio::sync::oneshot;
@@ -33,6 +34,7 @@ use crate::store::{self, Store};
 use crate::stream::StreamMeta;
 use crate::stream_change::StreamChange;
 use crate::tail_budget::TailBudget;
+use crate::write_latency::WriteLatencyCounters;
 
 /// A group stops growing past this many bytes of record data: 16 MiB. Bigger groups
 /// amortise the WAL write and fsync further but delay the first producer of the group.
@@ -85,6 +87,8 @@ pub struct WriteCounters {
     pub records_committed: AtomicU64,
     /// Of `groups_committed`, those a producer committed on its own thread.
     pub groups_committed_inline: AtomicU64,
+    /// How long each group's RocksDB write took (with its fsync under `fsync`).
+    pub(crate) write_latency: WriteLatencyCounters,
 }
 
 /// A shard written by the current group, and where it stood before it.
@@ -225,7 +229,10 @@ impl Writer {
         let written = if batch.is_empty() {
             Ok(())
         } else {
-            self.store.write(batch, self.sync())
+            let started = Instant::now();
+            let written = self.store.write(batch, self.sync());
+            self.counters.write_latency.record(started.elapsed());
+            written
         };
         if let Err(err) = written {
             error!(%err, "group commit failed; rolling back sequence numbers");
