@@ -68,17 +68,30 @@ pub async fn run(
         let total = ((rate * seconds) as u64).max(1);
         sink.reset_latency();
         let cpu_before = target.cpu_seconds();
+        let writes_before = target.write_latency();
         open_loop(&producer, &sink, rate, total, record_size).await?;
         let cpu = target.cpu_seconds() - cpu_before;
+        let mut note = format!(
+            "{:.0} % of the median max {max_rate:.0}/s ({probes})",
+            fraction * 100.0
+        );
+        // eddy's own writes in this run: how much of its tail the disk explains.
+        if let (Some(before), Some(after)) = (writes_before, target.write_latency()) {
+            let writes = after.since(&before);
+            if let (Some(p99), Some(max)) = (writes.percentile(99.0), writes.percentile(100.0)) {
+                note.push_str(&format!(
+                    "; eddy's RocksDB writes: p99 {:.2} / max {:.2} ms",
+                    p99.as_secs_f64() * 1000.0,
+                    max.as_secs_f64() * 1000.0
+                ));
+            }
+        }
         figures.push(Figure {
             rate,
             latency_micros: Some(sink.latency().0),
             cpu_seconds_per_million: cpu / (total as f64 / 1e6),
             peak_rss_mib: target.peak_rss_mib(),
-            note: format!(
-                "{:.0} % of the median max {max_rate:.0}/s ({probes})",
-                fraction * 100.0
-            ),
+            note,
         });
     }
     Ok(figures)

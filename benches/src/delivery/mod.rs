@@ -333,6 +333,14 @@ impl Target {
         Ok(sink)
     }
 
+    /// eddy's group-commit writes so far (with their fsyncs); `None` for the others.
+    pub fn write_latency(&self) -> Option<eddy_shards::WriteLatency> {
+        match &self.server {
+            Server::Eddy { server, .. } => Some(server.log.write_latency()),
+            Server::Floor { .. } | Server::Peer(_) => None,
+        }
+    }
+
     /// CPU seconds so far: this process's, plus the peer server's.
     pub fn cpu_seconds(&self) -> f64 {
         let server = match &self.server {

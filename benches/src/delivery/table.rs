@@ -133,9 +133,10 @@ impl Results {
                     None => "eddy missing".into(),
                 },
             };
-            // Each round's note once; rounds with the same note (W4's rates) share it.
+            // Each part ("; "-separated) of the rounds' notes once: rounds share the parts
+            // that are the same (W4's rates) and list those that differ (eddy's writes).
             let mut notes: Vec<&str> = Vec::new();
-            for note in figures.iter().map(|f| f.note.as_str()) {
+            for note in figures.iter().flat_map(|f| f.note.split("; ")) {
                 if !note.is_empty() && !notes.contains(&note) {
                     notes.push(note);
                 }
