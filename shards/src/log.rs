@@ -1081,6 +1081,44 @@ mod tests {
         );
     }
 
+    /// Every group commit's write is timed, under fsync (the default) as under buffered
+    /// durability, and an interval counts only its own writes; a refused put writes nothing
+    /// and times nothing.
+    #[tokio::test]
+    async fn group_commit_writes_are_timed() {
+        for durability in [Durability::Fsync, Durability::Buffered] {
+            let dir = tempfile::tempdir().unwrap();
+            let config = LogConfig {
+                durability,
+                ..LogConfig::default()
+            };
+            let log = Log::open(dir.path(), config).unwrap();
+            log.create_stream("s", 2, 24).await.unwrap();
+            let opened = log.write_latency();
+            for key in ["a", "b", "c"] {
+                log.put_records("s", vec![record(key, 10), record("z", 20)])
+                    .await
+                    .unwrap();
+            }
+            let after_puts = log.write_latency();
+            let puts = after_puts.since(&opened);
+            assert_eq!(
+                puts.count(),
+                3,
+                "{durability:?}: one write per put, each alone"
+            );
+            assert_eq!(
+                after_puts.count() - opened.count(),
+                log.write_stats().groups_committed,
+                "{durability:?}: every group commit of records is timed"
+            );
+            assert!(puts.percentile(50.0).unwrap() <= puts.percentile(100.0).unwrap());
+            let refused = log.put_records("s", vec![record("", 1)]).await;
+            assert!(refused.is_err());
+            assert_eq!(log.write_latency().since(&after_puts).count(), 0);
+        }
+    }
+
     /// Requests submitted together on an idle buffered log commit in one group, in order;
     /// a refused one fails alone and writes nothing.
     #[tokio::test]
