@@ -39,6 +39,7 @@ pub fn raw_rocksdb_put(
         shards,
         sync,
         duration,
+        entries: Entries::PerRecord,
     };
     write_records(&db, &load, records_family)
 }
@@ -66,6 +67,18 @@ pub struct WriteLoad {
     pub shards: u32,
     pub sync: bool,
     pub duration: Duration,
+    pub entries: Entries,
+}
+
+/// How records become RocksDB entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Entries {
+    /// One entry per record, keyed by its sequence number: eddy's layout.
+    PerRecord,
+    /// One entry per shard per batch: the shard's records of the batch, each value
+    /// prefixed by its length (u32, little-endian), keyed by the first one's sequence
+    /// number. An experiment on what such a layout would save (`eddy-bench entries`).
+    PerShardPerBatch,
 }
 
 /// Runs `load` against `db` with the producers' records and eddy's encoding, shard `s`'s
@@ -82,8 +95,13 @@ pub fn write_records(
     let handles: Vec<_> = (0..load.threads)
         .map(|_| {
             let (db, stop, written, seq) = (db.clone(), stop.clone(), written.clone(), seq.clone());
-            let (record_size, batch_size, shards, sync) =
-                (load.record_size, load.batch_size, load.shards, load.sync);
+            let (record_size, batch_size, shards, sync, entries) = (
+                load.record_size,
+                load.batch_size,
+                load.shards,
+                load.sync,
+                load.entries,
+            );
             std::thread::spawn(move || -> anyhow::Result<()> {
                 let families: Vec<_> = (0..shards)
                     .map(|shard| {
@@ -101,6 +119,10 @@ pub fn write_records(
                     * store::record_entry_bytes(
                         codec::RECORD_VALUE_HEADER_LEN + producer_records::KEY_BYTES + record_size,
                     );
+                // Per shard, under `Entries::PerShardPerBatch`: its first sequence number in
+                // the batch and its records so far.
+                let mut chunks: Vec<(Option<u64>, Vec<u8>)> =
+                    (0..shards).map(|_| (None, Vec::new())).collect();
                 while !stop.load(Ordering::Relaxed) {
                     let mut batch = WriteBatch::with_capacity_bytes(batch_bytes);
                     let first = seq.fetch_add(batch_size as u64, Ordering::Relaxed);
@@ -109,11 +131,29 @@ pub fn write_records(
                         let data = records_to_put.next_data();
                         let key = records_to_put.next_key();
                         codec::encode_record_value(&mut value, 1_700_000_000_000, key, &data);
-                        batch.put_cf(
-                            families[shard as usize],
-                            codec::record_key(1, shard, n),
-                            &value,
-                        );
+                        match entries {
+                            Entries::PerRecord => batch.put_cf(
+                                families[shard as usize],
+                                codec::record_key(1, shard, n),
+                                &value,
+                            ),
+                            Entries::PerShardPerBatch => {
+                                let (first_seq, chunk) = &mut chunks[shard as usize];
+                                first_seq.get_or_insert(n);
+                                chunk.extend_from_slice(&(value.len() as u32).to_le_bytes());
+                                chunk.extend_from_slice(&value);
+                            }
+                        }
+                    }
+                    for (shard, (first_seq, chunk)) in chunks.iter_mut().enumerate() {
+                        if let Some(first_seq) = first_seq.take() {
+                            batch.put_cf(
+                                families[shard],
+                                codec::record_key(1, shard as u32, first_seq),
+                                &chunk,
+                            );
+                            chunk.clear();
+                        }
                     }
                     db.write_opt(batch, &write_opts)?;
                     written.fetch_add(batch_size as u64, Ordering::Relaxed);

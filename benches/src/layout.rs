@@ -26,7 +26,7 @@ use rocksdb::{ColumnFamilyDescriptor, DB};
 
 use eddy_shards::store::LEGACY_RECORDS_FAMILY;
 
-use crate::ceiling::{open_like_eddy, records_family, write_records, WriteLoad};
+use crate::ceiling::{open_like_eddy, records_family, write_records, Entries, WriteLoad};
 use crate::open_loop::process_cpu_secs;
 
 /// The memtable size eddy gave its one `records` family.
@@ -131,6 +131,7 @@ fn write_for(args: &LayoutArgs, layout: Layout) -> anyhow::Result<Outcome> {
         shards: args.shards,
         sync: false,
         duration: Duration::from_secs_f64(args.seconds),
+        entries: Entries::PerRecord,
     };
     let cpu_before = process_cpu_secs();
     let family_of: fn(u32) -> String = match layout {

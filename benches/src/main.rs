@@ -16,6 +16,7 @@ mod compare;
 mod delivery;
 mod e2e;
 mod echo;
+mod entry_layout;
 mod fair_rounds;
 mod family_create;
 mod kinesis_client;
@@ -62,6 +63,9 @@ enum Command {
     /// Creating RocksDB column families one at a time against all at open (why eddy's
     /// records families are a fixed set).
     FamilyCreate(family_create::FamilyCreateArgs),
+    /// Raw RocksDB writes with an entry per record against an entry per shard per batch
+    /// (an experiment on what fewer, larger entries would gain).
+    Entries(entry_layout::EntryLayoutArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -79,5 +83,6 @@ fn main() -> anyhow::Result<()> {
         Command::EchoServe(args) => runtime.block_on(echo::run(args)),
         Command::Layout(args) => runtime.block_on(layout::run(args)),
         Command::FamilyCreate(args) => runtime.block_on(family_create::run(args)),
+        Command::Entries(args) => runtime.block_on(entry_layout::run(args)),
     }
 }
