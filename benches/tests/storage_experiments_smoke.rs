@@ -1,7 +1,7 @@
 //! Keeps the storage experiments of `eddy-bench` from rotting: `layout` (one records
-//! family against eddy's records families) and `family-create` (column families created
-//! one at a time against all at open), each at tiny sizes. Timings are printed, never
-//! asserted.
+//! family against eddy's records families), `family-create` (column families created
+//! one at a time against all at open) and `entries` (an entry per record against an entry
+//! per shard per batch), each at tiny sizes. Timings are printed, never asserted.
 
 use std::process::Command;
 
@@ -53,4 +53,31 @@ fn family_create_times_both_ways() {
         stdout.contains("OPTIONS file after 8 families:"),
         "{stdout}"
     );
+}
+
+#[test]
+fn entries_runs_both_entry_layouts_in_both_sync_modes() {
+    let stdout = run_bench(&[
+        "entries",
+        "--seconds",
+        "0.3",
+        "--threads",
+        "2",
+        "--shard-counts",
+        "3",
+        "--record-size",
+        "100",
+        "--batch-size",
+        "10",
+        "--rounds",
+        "1",
+    ]);
+    for row in [
+        "| 3 | buffered | one per record | 1 |",
+        "| 3 | buffered | one per shard per batch | 1 |",
+        "| 3 | fsync per write | one per record | 1 |",
+        "| 3 | fsync per write | one per shard per batch | 1 |",
+    ] {
+        assert!(stdout.contains(row), "{row} missing from {stdout}");
+    }
 }
