@@ -20,6 +20,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::codec::{self, RECORD_VALUE_HEADER_LEN};
 use crate::shard::{ShardState, StreamState};
+use crate::store;
 
 /// A record that passed validation, with the position of its shard in its stream.
 pub(crate) struct RoutedRecord {
@@ -64,6 +65,10 @@ pub(crate) struct EncodedAppend {
     pub records: Vec<EncodedRecord>,
     /// Data and partition-key bytes, as counted against the write queue's bound.
     pub num_bytes: usize,
+    /// What the records take in a RocksDB write batch, at most
+    /// ([`store::record_entry_bytes`] each), counted here on the producer's thread so that
+    /// the one writer sizes its group's batch without another pass over the records.
+    pub batch_bytes: usize,
 }
 
 impl EncodedAppend {
@@ -75,6 +80,7 @@ impl EncodedAppend {
         let mut slabs: Vec<Slab> = Vec::new();
         let mut value_bytes: Vec<usize> = Vec::new();
         let mut num_bytes = 0;
+        let mut batch_bytes = 0;
         for record in &routed {
             let slot = &mut slab_of_position[record.shard_position];
             if *slot == u32::MAX {
@@ -86,8 +92,10 @@ impl EncodedAppend {
                 value_bytes.push(0);
             }
             let slab = *slot as usize;
-            value_bytes[slab] +=
+            let value_len =
                 RECORD_VALUE_HEADER_LEN + record.partition_key.len() + record.data.len();
+            value_bytes[slab] += value_len;
+            batch_bytes += store::record_entry_bytes(value_len);
             num_bytes += record.partition_key.len() + record.data.len();
         }
         for (slab, bytes) in slabs.iter_mut().zip(value_bytes) {
@@ -112,6 +120,7 @@ impl EncodedAppend {
             slabs,
             records,
             num_bytes,
+            batch_bytes,
         }
     }
 }

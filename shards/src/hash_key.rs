@@ -17,8 +17,7 @@ pub fn hash_key_of_partition_key(partition_key: &str) -> u128 {
 /// [`hash_key_of_partition_key`] of each key, in order; eight at a time where the CPU
 /// allows (see [`md5_lanes`]).
 pub fn hash_keys_of_partition_keys(partition_keys: &[&str]) -> Vec<u128> {
-    let keys: Vec<&[u8]> = partition_keys.iter().map(|key| key.as_bytes()).collect();
-    md5_lanes::md5_of_each(&keys)
+    md5_lanes::md5_of_each(partition_keys)
 }
 
 /// Parses an `ExplicitHashKey`: a decimal string matching `0|[1-9][0-9]{0,38}`, at most

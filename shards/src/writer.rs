@@ -30,7 +30,7 @@ use crate::limits::MAX_STREAMS;
 use crate::log::{Appended, Durability};
 use crate::record::{PartitionKey, Record};
 use crate::shard::{Catalog, ShardState, StreamState};
-use crate::store::{self, Store};
+use crate::store::Store;
 use crate::stream::StreamMeta;
 use crate::stream_change::StreamChange;
 use crate::tail_budget::TailBudget;
@@ -158,8 +158,7 @@ impl Group {
         let records: usize = self
             .appends
             .iter()
-            .flat_map(|command| &command.append.records)
-            .map(|record| store::record_entry_bytes(record.value_len))
+            .map(|command| command.append.batch_bytes)
             .sum();
         records + documents::batch_bytes(&self.documents)
     }

@@ -20,10 +20,10 @@ const ONE_BLOCK_MAX_LEN: usize = 55;
 const LANES: usize = 8;
 
 /// The MD5 digest of each key, as a big-endian `u128` (Kinesis's hash key), in order.
-pub fn md5_of_each(keys: &[&[u8]]) -> Vec<u128> {
+pub fn md5_of_each<K: AsRef<[u8]>>(keys: &[K]) -> Vec<u128> {
     let mut digests = vec![0u128; keys.len()];
     let mut short: Vec<usize> = Vec::with_capacity(keys.len());
-    for (index, key) in keys.iter().enumerate() {
+    for (index, key) in keys.iter().map(AsRef::as_ref).enumerate() {
         if key.len() <= ONE_BLOCK_MAX_LEN {
             short.push(index);
         } else {
@@ -35,7 +35,7 @@ pub fn md5_of_each(keys: &[&[u8]]) -> Vec<u128> {
         let rest = groups.remainder().len();
         for group in groups {
             let group: &[usize; LANES] = group.try_into().expect("chunks of LANES");
-            let lane_digests = lanes(group.map(|index| keys[index]));
+            let lane_digests = lanes(group.map(|index| keys[index].as_ref()));
             for (index, digest) in group.iter().zip(lane_digests) {
                 digests[*index] = digest;
             }
@@ -46,7 +46,7 @@ pub fn md5_of_each(keys: &[&[u8]]) -> Vec<u128> {
     };
     // What is left: fewer than eight short keys, or every one without AVX2.
     for &index in &short[scalar_from..] {
-        digests[index] = scalar(keys[index]);
+        digests[index] = scalar(keys[index].as_ref());
     }
     digests
 }
