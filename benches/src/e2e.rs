@@ -37,6 +37,7 @@ use tonic::transport::Channel;
 
 use crate::open_loop::{pace, process_cpu_secs, stamped_record, Sink};
 use crate::put_stream::PutStream;
+use crate::storage_latency::StorageLatency;
 
 #[derive(clap::Args, Clone)]
 pub struct E2eArgs {
@@ -217,10 +218,10 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
             .collect(),
     };
     println!(
-        "| {} durability, window 0 | path | from | p50 ms | p99 ms | p99.9 ms | max ms | records | CPU µs/record | RocksDB writes: p50 / p99 / max ms |",
+        "| {} durability, window 0 | path | from | p50 ms | p99 ms | p99.9 ms | max ms | records | CPU µs/record | RocksDB writes: p50 / p99 / max ms | records' commit wait: p50 / p99 / max ms |",
         args.durability
     );
-    println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     anyhow::ensure!(args.repeat >= 1, "`--repeat` must be at least 1");
     let mut summary = Vec::new();
     for (label, rate) in rates {
@@ -229,30 +230,26 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
         }
         // Per path and "from" kind, each run's p99 in ms.
         let mut p99s = [[Vec::new(), Vec::new()], [Vec::new(), Vec::new()]];
+        // eddy's runs: each run's commit wait p99 in ms.
+        let mut commit_p99s = Vec::new();
         for run in 1..=args.repeat {
             // The two paths alternate, so the VM's slow spells fall on both.
             for &(path, client, sink) in &paths {
                 let cpu_before = process_cpu_secs();
-                let writes_before = server.log.write_latency();
+                let storage_before = StorageLatency::of(&server.log);
                 open_loop(client, sink, &args, rate).await?;
                 let (from_scheduled, from_send) = sink.latency();
                 let cpu_micros_per_record =
                     (process_cpu_secs() - cpu_before) * 1e6 / (rate as f64 * args.seconds);
-                // The group commits' own writes (with their fsyncs), eddy's runs only: the
-                // disk's share of the latency.
-                let writes = match path {
+                // The group commits' own writes (with their fsyncs) and the records' waits
+                // for them, eddy's runs only: the storage's share of the latency.
+                let (writes, commits) = match path {
                     Path::Eddy => {
-                        let writes = server.log.write_latency().since(&writes_before);
-                        let millis = |percent| {
-                            writes
-                                .percentile(percent)
-                                .map_or(String::from("–"), |d: Duration| {
-                                    format!("{:.3}", d.as_secs_f64() * 1000.0)
-                                })
-                        };
-                        format!("{} / {} / {}", millis(50.0), millis(99.0), millis(100.0))
+                        let storage = StorageLatency::of(&server.log).since(&storage_before);
+                        commit_p99s.extend(storage.commit_millis(99.0));
+                        (storage.writes_cell(), storage.commits_cell())
                     }
-                    Path::Floor => String::new(),
+                    Path::Floor => (String::new(), String::new()),
                 };
                 let run_label = if args.repeat > 1 {
                     format!("{label}, run {run}")
@@ -267,7 +264,7 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
                     let p99 = histogram.value_at_quantile(0.99) as f64 / 1000.0;
                     p99s[path as usize][kind].push(p99);
                     println!(
-                        "| {run_label} | {} | {from} | {:.3} | {p99:.3} | {:.3} | {:.3} | {} | {cpu_micros_per_record:.1} | {writes} |",
+                        "| {run_label} | {} | {from} | {:.3} | {p99:.3} | {:.3} | {:.3} | {} | {cpu_micros_per_record:.1} | {writes} | {commits} |",
                         path.label(),
                         histogram.value_at_quantile(0.5) as f64 / 1000.0,
                         histogram.value_at_quantile(0.999) as f64 / 1000.0,
@@ -285,22 +282,23 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
                     .iter()
                     .fold((f64::MAX, f64::MIN), |(lo, hi), &p| (lo.min(p), hi.max(p)));
                 println!(
-                    "| {label}, median of {} runs (min–max) | {} | {from} | | **{:.3}** ({min:.3}–{max:.3}) | | | | | |",
+                    "| {label}, median of {} runs (min–max) | {} | {from} | | **{:.3}** ({min:.3}–{max:.3}) | | | | | | |",
                     runs.len(),
                     path.label(),
                     medians[path as usize][kind],
                 );
             }
         }
-        summary.push((label, medians));
+        summary.push((label, medians, crate::compare::median(commit_p99s)));
     }
     println!();
-    for (label, medians) in summary {
+    for (label, medians, commit_p99) in summary {
         let [eddy, floor] = medians.map(|kinds| kinds[0]);
         println!(
-            "{label}: eddy's median p99 from the scheduled send is {eddy:.3} ms, the floor's {floor:.3} ms: eddy adds {:.3} ms ({:.2}× the floor)",
+            "{label}: eddy's median p99 from the scheduled send is {eddy:.3} ms, the floor's {floor:.3} ms: eddy adds {:.3} ms ({:.2}× the floor); the median p99 of its records' commit wait (arrival at the log → written{}) is {commit_p99:.3} ms",
             eddy - floor,
-            eddy / floor
+            eddy / floor,
+            if durability == Durability::Fsync { " and fsynced" } else { "" },
         );
     }
     server.shutdown().await?;

@@ -26,6 +26,7 @@ mod producer_records;
 mod put;
 mod put_stream;
 mod report;
+mod storage_latency;
 mod systems;
 
 use clap::{Parser, Subcommand};

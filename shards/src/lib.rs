@@ -30,6 +30,7 @@ mod documents;
 mod encoded_append;
 pub mod error;
 pub mod hash_key;
+mod latency_histogram;
 pub mod limits;
 mod log;
 pub mod record;
@@ -40,7 +41,6 @@ mod stream_change;
 pub mod sync;
 mod tail;
 mod tail_budget;
-mod write_latency;
 mod writer;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -50,11 +50,11 @@ pub use error::{
     AppendError, CreateStreamError, DeleteStreamError, InvalidArgument, NotFound, OpenError,
     ReadError, StorageError, UpdateStreamError,
 };
+pub use latency_histogram::LatencyHistogram;
 pub use log::{
-    AppendRecord, Appended, Durability, Log, LogConfig, PendingAppend, ReadBatch, ShardHandle,
-    StreamDescription, WriteStats,
+    AppendRecord, Appended, Durability, Log, LogConfig, PendingAppend, PendingDocuments, ReadBatch,
+    ShardHandle, StreamDescription, WriteStats,
 };
 pub use record::{PartitionKey, Record};
 pub use stream::{shard_id_of_index, shard_index_of_id, ShardMeta, StreamMeta};
 pub use stream_change::StreamChange;
-pub use write_latency::WriteLatency;

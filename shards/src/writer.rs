@@ -26,6 +26,7 @@ use crate::encoded_append::{EncodedAppend, Slab};
 use crate::error::{
     AppendError, CreateStreamError, DeleteStreamError, NotFound, StorageError, UpdateStreamError,
 };
+use crate::latency_histogram::LatencyCounters;
 use crate::limits::MAX_STREAMS;
 use crate::log::{Appended, Durability};
 use crate::record::{PartitionKey, Record};
@@ -34,7 +35,6 @@ use crate::store::Store;
 use crate::stream::StreamMeta;
 use crate::stream_change::StreamChange;
 use crate::tail_budget::TailBudget;
-use crate::write_latency::WriteLatencyCounters;
 
 /// A group stops growing past this many bytes of record data: 16 MiB. Bigger groups
 /// amortise the WAL write and fsync further but delay the first producer of the group.
@@ -48,6 +48,9 @@ const SLOW_WRITE: Duration = Duration::from_secs(1);
 pub(crate) struct AppendCommand {
     pub stream: Arc<StreamState>,
     pub append: EncodedAppend,
+    /// When the put reached the log, before it was encoded: its records' commit wait
+    /// counts from here.
+    pub arrived: Instant,
     pub reply_tx: oneshot::Sender<Result<Vec<Appended>, AppendError>>,
 }
 
@@ -93,7 +96,10 @@ pub struct WriteCounters {
     /// Of `groups_committed`, those a producer committed on its own thread.
     pub groups_committed_inline: AtomicU64,
     /// How long each group's RocksDB write took (with its fsync under `fsync`).
-    pub(crate) write_latency: WriteLatencyCounters,
+    pub(crate) write_latency: LatencyCounters,
+    /// How long each record waited from its put's arrival until its group's write
+    /// returned.
+    pub(crate) commit_latency: LatencyCounters,
 }
 
 /// A shard written by the current group, and where it stood before it.
@@ -268,6 +274,15 @@ impl Writer {
         }
         for reply_tx in group.document_replies.drain(..) {
             let _ = reply_tx.send(Ok(()));
+        }
+        let durable = Instant::now();
+        for (command, outcome) in appends.iter().zip(&outcomes) {
+            if let Some(appended) = outcome {
+                self.counters.commit_latency.record_many(
+                    durable.saturating_duration_since(command.arrived),
+                    appended.len() as u64,
+                );
+            }
         }
         if records_written > 0 {
             self.counters

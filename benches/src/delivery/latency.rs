@@ -68,22 +68,19 @@ pub async fn run(
         let total = ((rate * seconds) as u64).max(1);
         sink.reset_latency();
         let cpu_before = target.cpu_seconds();
-        let writes_before = target.write_latency();
+        let storage_before = target.storage_latency();
         open_loop(&producer, &sink, rate, total, record_size).await?;
         let cpu = target.cpu_seconds() - cpu_before;
         let mut note = format!(
             "{:.0} % of the median max {max_rate:.0}/s ({probes})",
             fraction * 100.0
         );
-        // eddy's own writes in this run: how much of its tail the disk explains.
-        if let (Some(before), Some(after)) = (writes_before, target.write_latency()) {
-            let writes = after.since(&before);
-            if let (Some(p99), Some(max)) = (writes.percentile(99.0), writes.percentile(100.0)) {
-                note.push_str(&format!(
-                    "; eddy's RocksDB writes: p99 {:.2} / max {:.2} ms",
-                    p99.as_secs_f64() * 1000.0,
-                    max.as_secs_f64() * 1000.0
-                ));
+        // eddy's own writes and commit waits in this run: how much of its tail the
+        // storage explains.
+        if let (Some(before), Some(after)) = (storage_before, target.storage_latency()) {
+            if let Some(storage) = after.since(&before).note() {
+                note.push_str("; ");
+                note.push_str(&storage);
             }
         }
         figures.push(Figure {

@@ -42,6 +42,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::open_loop::{self, Sink, SinkSlot};
 use crate::put_stream::PutStream;
+use crate::storage_latency::StorageLatency;
 use crate::systems::{DurabilityLabel, Endpoint, Installed, Producer, Running, System, STREAM};
 
 /// The most consumers (mappings) one eddy target can serve: its native functions are
@@ -333,10 +334,11 @@ impl Target {
         Ok(sink)
     }
 
-    /// eddy's group-commit writes so far (with their fsyncs); `None` for the others.
-    pub fn write_latency(&self) -> Option<eddy_shards::WriteLatency> {
+    /// eddy's group-commit writes (with their fsyncs) and its records' commit waits so
+    /// far; `None` for the others.
+    pub fn storage_latency(&self) -> Option<StorageLatency> {
         match &self.server {
-            Server::Eddy { server, .. } => Some(server.log.write_latency()),
+            Server::Eddy { server, .. } => Some(StorageLatency::of(&server.log)),
             Server::Floor { .. } | Server::Peer(_) => None,
         }
     }

@@ -1,30 +1,37 @@
-//! How long group commits' RocksDB writes take: the WAL write, and its fsync under `fsync`
-//! durability. Put latency is that plus everything around it (queueing for the writer,
-//! wake-ups, delivery); this histogram tells the disk's share from the rest, for
-//! operators and benchmarks alike.
+//! Latency histograms of the write path, for operators and benchmarks alike. The log
+//! keeps two:
+//! - **writes**: how long each group commit's RocksDB write took (the WAL write, and its
+//!   fsync under `fsync` durability), one count per write;
+//! - **commits**: how long each record waited from its put's arrival at the log (before
+//!   encoding) until its group's write returned, one count per record. That is the write
+//!   plus the wait for the writer (the write in flight, a queue behind it), weighted the
+//!   way producers feel it: one slow write delays every record that queued behind it.
+//!
+//! Put → handler latency is the commit wait plus delivery (the wake-up of the reader, the
+//! batch, the handler); these tell the storage's share from the rest.
 //!
 //! Buckets are log-linear: each power of two of microseconds is split into
 //! [`SUB_BUCKETS`] equal parts, so a percentile read back is at most 1/8 above the true
-//! value. Writes take [`WriteLatencyCounters::record`] one relaxed atomic add; readers
-//! take a [`WriteLatency`] snapshot and subtract an earlier one to get an interval.
+//! value. Recording is one relaxed atomic add; readers take a [`LatencyHistogram`]
+//! snapshot and subtract an earlier one to get an interval.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Parts of each power of two (3 bits of precision).
 const SUB_BUCKETS: usize = 8;
-/// Powers of two of microseconds covered: up to 2^30 µs (18 minutes); longer writes count
-/// in the last bucket.
+/// Powers of two of microseconds covered: up to 2^30 µs (18 minutes); longer ones count in
+/// the last bucket.
 const OCTAVES: usize = 28;
 const BUCKETS: usize = SUB_BUCKETS * OCTAVES;
 
 /// The live counters, updated by whoever commits.
 #[derive(Debug)]
-pub(crate) struct WriteLatencyCounters {
+pub(crate) struct LatencyCounters {
     buckets: Box<[AtomicU64; BUCKETS]>,
 }
 
-impl Default for WriteLatencyCounters {
+impl Default for LatencyCounters {
     fn default() -> Self {
         Self {
             buckets: Box::new(std::array::from_fn(|_| AtomicU64::new(0))),
@@ -32,14 +39,19 @@ impl Default for WriteLatencyCounters {
     }
 }
 
-impl WriteLatencyCounters {
+impl LatencyCounters {
     pub(crate) fn record(&self, elapsed: Duration) {
-        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        self.buckets[bucket_of(micros)].fetch_add(1, Ordering::Relaxed);
+        self.record_many(elapsed, 1);
     }
 
-    pub(crate) fn snapshot(&self) -> WriteLatency {
-        WriteLatency {
+    /// Counts `times` events that each took `elapsed` (the records of one append).
+    pub(crate) fn record_many(&self, elapsed: Duration, times: u64) {
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        self.buckets[bucket_of(micros)].fetch_add(times, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> LatencyHistogram {
+        LatencyHistogram {
             counts: self
                 .buckets
                 .iter()
@@ -49,17 +61,18 @@ impl WriteLatencyCounters {
     }
 }
 
-/// Counts of group-commit writes by duration, since the log was opened (or, after
-/// [`WriteLatency::since`], within an interval).
+/// Counts of writes (or records) by duration, since the log was opened (or, after
+/// [`LatencyHistogram::since`], within an interval).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct WriteLatency {
+pub struct LatencyHistogram {
     counts: Vec<u64>,
 }
 
-impl WriteLatency {
-    /// The writes counted here and not in `earlier` (an earlier snapshot of the same log).
-    pub fn since(&self, earlier: &WriteLatency) -> WriteLatency {
-        WriteLatency {
+impl LatencyHistogram {
+    /// The events counted here and not in `earlier` (an earlier snapshot of the same
+    /// histogram).
+    pub fn since(&self, earlier: &LatencyHistogram) -> LatencyHistogram {
+        LatencyHistogram {
             counts: self
                 .counts
                 .iter()
@@ -75,8 +88,8 @@ impl WriteLatency {
         self.counts.iter().sum()
     }
 
-    /// The duration at or below which `percent` % of the writes took, as the upper bound
-    /// of its bucket (at most 1/8 above the truth); `None` when nothing was written.
+    /// The duration at or below which `percent` % of the events took, as the upper bound
+    /// of its bucket (at most 1/8 above the truth); `None` when nothing was counted.
     pub fn percentile(&self, percent: f64) -> Option<Duration> {
         let total = self.count();
         if total == 0 {
@@ -121,8 +134,8 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
-    fn percentiles_come_from_the_counted_writes() {
-        let counters = WriteLatencyCounters::default();
+    fn percentiles_come_from_the_counted_events() {
+        let counters = LatencyCounters::default();
         assert_eq!(counters.snapshot().percentile(99.0), None);
         for _ in 0..98 {
             counters.record(Duration::from_micros(200));
@@ -141,6 +154,20 @@ mod tests {
         let interval = all.since(&before);
         assert_eq!(interval.count(), 2);
         assert!(interval.percentile(1.0).unwrap() >= Duration::from_millis(3));
+    }
+
+    #[test]
+    fn an_event_counted_many_times_weighs_as_many() {
+        let counters = LatencyCounters::default();
+        counters.record_many(Duration::from_micros(100), 10);
+        counters.record(Duration::from_millis(5));
+        let all = counters.snapshot();
+        assert_eq!(all.count(), 11);
+        // Ten of eleven at 100 µs: the 90th percentile is still there, the 95th is not.
+        assert!(all.percentile(90.0).unwrap() < Duration::from_micros(120));
+        assert!(all.percentile(95.0).unwrap() >= Duration::from_millis(5));
+        counters.record_many(Duration::from_millis(1), 0);
+        assert_eq!(counters.snapshot(), all, "counting nothing changes nothing");
     }
 
     proptest! {
