@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use eddy_shards::{DocumentWrite, Log, StorageError};
+use eddy_shards::{DocumentWrite, Log, PendingDocuments, StorageError};
 
 const NAMESPACE: &str = "checkpoints";
 
@@ -70,6 +70,13 @@ impl CheckpointStore {
     }
 
     /// Forgets every checkpoint of a mapping (when it is deleted).
+    /// Hands a checkpoint write to the log now and returns its outcome to await later
+    /// (see [`Log::submit_documents`]).
+    pub fn submit(&self, mapping_id: &str, shard_id: &str, next_seq: u64) -> PendingDocuments {
+        self.log
+            .submit_documents(vec![Self::write_for(mapping_id, shard_id, next_seq)])
+    }
+
     pub fn delete_mapping(&self, mapping_id: &str) -> Result<(), StorageError> {
         let prefix = format!("{mapping_id}/");
         let writes: Vec<DocumentWrite> = self

@@ -28,13 +28,10 @@ use crate::handler::{
     panic_message, CatchUnwind, FunctionError, NativeHandler, Outcome, RecordBatch,
 };
 use crate::mapping::{MappingSpec, StartingPosition, MAX_BATCH_BYTES};
+use crate::shard_checkpoint::ShardCheckpoint;
 use crate::stats::MappingStats;
 
-/// While batches flow, a shard's checkpoint is written at most this often (and when the
-/// shard goes quiet, this long after the last batch): one writer round trip per 20 ms
-/// instead of per batch. After a crash, at most the batch in flight plus 20 ms of
-/// deliveries are repeated (at-least-once).
-pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(20);
+pub use crate::shard_checkpoint::CHECKPOINT_INTERVAL;
 
 /// First retry delay; doubles per attempt up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(10);
@@ -87,16 +84,18 @@ pub async fn run_shard_poller(
     }
     let mut next_seq = next_seq;
     let mut head_rx = shard.subscribe_head();
-    // The checkpoint on disk, and when it was written.
-    let mut durable_seq = next_seq;
-    let mut last_write = Instant::now();
+    let mut checkpoint = ShardCheckpoint::new(
+        ctx.checkpoints.clone(),
+        &ctx.mapping_id,
+        &source.shard_id,
+        next_seq,
+    );
     loop {
-        let flush_at = (durable_seq < next_seq).then(|| last_write + CHECKPOINT_INTERVAL);
+        let flush_at = checkpoint.flush_at(next_seq);
         match wait_for_records_or(&ctx, &shard, &mut head_rx, next_seq, &cancel, flush_at).await {
             Waited::Records => {}
             Waited::FlushDue => {
-                write_checkpoint(&ctx, &source.shard_id, next_seq).await?;
-                (durable_seq, last_write) = (next_seq, Instant::now());
+                checkpoint.flush(next_seq).await?;
                 continue;
             }
             Waited::Stop => break,
@@ -108,15 +107,9 @@ pub async fn run_shard_poller(
             break; // cancelled mid-batch: do not checkpoint past it
         }
         next_seq = end_seq;
-        if last_write.elapsed() >= CHECKPOINT_INTERVAL {
-            write_checkpoint(&ctx, &source.shard_id, next_seq).await?;
-            (durable_seq, last_write) = (next_seq, Instant::now());
-        }
+        checkpoint.offer(next_seq)?;
     }
-    if durable_seq < next_seq {
-        write_checkpoint(&ctx, &source.shard_id, next_seq).await?;
-    }
-    Ok(())
+    checkpoint.flush(next_seq).await
 }
 
 /// How a wait for records ended.
