@@ -69,7 +69,6 @@ impl CheckpointStore {
             .await
     }
 
-    /// Forgets every checkpoint of a mapping (when it is deleted).
     /// Hands a checkpoint write to the log now and returns its outcome to await later
     /// (see [`Log::submit_documents`]).
     pub fn submit(&self, mapping_id: &str, shard_id: &str, next_seq: u64) -> PendingDocuments {
@@ -77,6 +76,7 @@ impl CheckpointStore {
             .submit_documents(vec![Self::write_for(mapping_id, shard_id, next_seq)])
     }
 
+    /// Forgets every checkpoint of a mapping (when it is deleted).
     pub fn delete_mapping(&self, mapping_id: &str) -> Result<(), StorageError> {
         let prefix = format!("{mapping_id}/");
         let writes: Vec<DocumentWrite> = self

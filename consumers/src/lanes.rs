@@ -6,6 +6,11 @@
 //! in order. Each lane delivers its own batches (with the same retry, bisect and failure
 //! handling). The shard's checkpoint is the lowest sequence number still in flight in any
 //! lane (or the reader's position when none is): it never passes an undelivered record.
+//! It is written behind delivery, as the single-lane poller's is (`shard_checkpoint`):
+//! every 20 ms at most, without a lane or the reader waiting for the write. While lanes
+//! have records in flight and no new record comes, the reader wakes every 20 ms to offer
+//! the position they reached; once they are done it waits for that to be durable, and a
+//! stopping poller writes its last one.
 //! The reader stops reading while `factor × BatchSize × 2` records are in flight.
 
 use std::collections::BTreeSet;
@@ -19,9 +24,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::event::EventSource;
 use crate::poller::{
-    deliver, keep_matching, read_batch, wait_for_records, write_checkpoint, MappingContext,
-    PollerError,
+    deliver, keep_matching, read_batch, wait_for_records_or, MappingContext, PollerError, Waited,
 };
+use crate::shard_checkpoint::{ShardCheckpoint, CHECKPOINT_INTERVAL};
 
 /// What is in flight: dispatched to a lane but not yet delivered (or given up).
 struct Progress {
@@ -32,8 +37,8 @@ struct Progress {
 
 struct Shared {
     progress: Mutex<Progress>,
-    /// Serialises checkpoint writes so that they land in increasing order.
-    written: tokio::sync::Mutex<u64>,
+    /// One for the shard: its writes land in increasing order.
+    checkpoint: tokio::sync::Mutex<ShardCheckpoint>,
     lane_done: Notify,
 }
 
@@ -47,14 +52,41 @@ impl Shared {
             .unwrap_or(progress.read_until)
     }
 
-    async fn checkpoint(&self, ctx: &MappingContext, shard_id: &str) -> Result<(), PollerError> {
-        let mut written = self.written.lock().await;
-        let target = self.safe_checkpoint();
-        if target > *written {
-            write_checkpoint(ctx, shard_id, target).await?;
-            *written = target;
+    /// Hands the safe position to the log if one is due; never waits for a write.
+    async fn checkpoint(&self) -> Result<(), PollerError> {
+        let mut checkpoint = self.checkpoint.lock().await;
+        checkpoint.offer(self.safe_checkpoint())
+    }
+
+    /// Makes the safe position durable, waiting for the write.
+    async fn flush_checkpoint(&self) -> Result<(), PollerError> {
+        let mut checkpoint = self.checkpoint.lock().await;
+        checkpoint.flush(self.safe_checkpoint()).await
+    }
+
+    fn lanes_busy(&self) -> bool {
+        !self.progress.lock().in_flight.is_empty()
+    }
+
+    /// When the reader, waiting for records, should see to the checkpoint: every interval
+    /// while lanes have records in flight (they move the safe position without waking
+    /// the reader), else when the single-lane poller would flush.
+    async fn checkpoint_due(&self) -> Option<tokio::time::Instant> {
+        if self.lanes_busy() {
+            return Some(tokio::time::Instant::now() + CHECKPOINT_INTERVAL);
         }
-        Ok(())
+        let checkpoint = self.checkpoint.lock().await;
+        checkpoint.flush_at(self.safe_checkpoint())
+    }
+
+    /// At [`Shared::checkpoint_due`]: offers the position while lanes are busy (they must
+    /// not wait for the write), else makes it durable.
+    async fn see_to_checkpoint(&self) -> Result<(), PollerError> {
+        if self.lanes_busy() {
+            self.checkpoint().await
+        } else {
+            self.flush_checkpoint().await
+        }
     }
 }
 
@@ -71,7 +103,12 @@ pub(crate) async fn run_lanes(
             in_flight: BTreeSet::new(),
             read_until: start_seq,
         }),
-        written: tokio::sync::Mutex::new(start_seq),
+        checkpoint: tokio::sync::Mutex::new(ShardCheckpoint::new(
+            ctx.checkpoints.clone(),
+            &ctx.mapping_id,
+            &source.shard_id,
+            start_seq,
+        )),
         lane_done: Notify::new(),
     });
     // Lanes stop with the reader: on cancellation or when the stream goes away.
@@ -93,7 +130,7 @@ pub(crate) async fn run_lanes(
     }
 
     let result = read_into_lanes(
-        &ctx, &shard, &source, &shared, &lane_txs, &mut lanes, start_seq, &cancel,
+        &ctx, &shard, &shared, &lane_txs, &mut lanes, start_seq, &cancel,
     )
     .await;
     // Every lane has stopped before the poller reports that it has: a mapping that is
@@ -102,16 +139,17 @@ pub(crate) async fn run_lanes(
     for lane in lanes {
         let _ = lane.await;
     }
-    result
+    result?;
+    // Everything delivered up to the first record still in flight (none, on a clean
+    // stop), so that a restart repeats nothing it need not.
+    shared.flush_checkpoint().await
 }
 
 /// Reads the shard and hands each record to the lane of its partition key, until
 /// cancelled or a lane fails.
-#[allow(clippy::too_many_arguments)]
 async fn read_into_lanes(
     ctx: &Arc<MappingContext>,
     shard: &ShardHandle,
-    source: &EventSource,
     shared: &Arc<Shared>,
     lane_txs: &[mpsc::UnboundedSender<Record>],
     lanes: &mut Vec<tokio::task::JoinHandle<Result<(), PollerError>>>,
@@ -133,8 +171,14 @@ async fn read_into_lanes(
                 _ = cancel.cancelled() => return Ok(()),
             }
         }
-        if !wait_for_records(ctx, shard, &mut head_rx, next_seq, cancel).await {
-            return Ok(());
+        let due = shared.checkpoint_due().await;
+        match wait_for_records_or(ctx, shard, &mut head_rx, next_seq, cancel, due).await {
+            Waited::Records => {}
+            Waited::FlushDue => {
+                shared.see_to_checkpoint().await?;
+                continue;
+            }
+            Waited::Stop => return Ok(()),
         }
         let batch = read_batch(&ctx.log, shard, next_seq, ctx.spec.batch_size as usize).await?;
         next_seq = batch.next_seq;
@@ -150,7 +194,7 @@ async fn read_into_lanes(
                 return Ok(()); // the lane stopped: cancelled
             }
         }
-        shared.checkpoint(ctx, &source.shard_id).await?;
+        shared.checkpoint().await?;
         if let Some(position) = lanes.iter().position(|lane| lane.is_finished()) {
             // A lane only stops on cancellation or a storage error: pass the error on.
             return lanes.swap_remove(position).await.map_err(|err| {
@@ -194,6 +238,6 @@ async fn run_lane(
             }
         }
         shared.lane_done.notify_waiters();
-        shared.checkpoint(&ctx, &source.shard_id).await?;
+        shared.checkpoint().await?;
     }
 }

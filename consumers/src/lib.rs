@@ -10,8 +10,9 @@
 //!   ([`runtime_api`]); native handlers ([`handler`]) run in process.
 //! - [`mapping`], [`manager`], [`poller`], [`lanes`]: event source mappings and their
 //!   pollers (one per shard, or per lane with ParallelizationFactor), with [`filter`]s,
-//!   [`checkpoint`]s (written behind delivery, `shard_checkpoint`), retries, bisect, ReportBatchItemFailures, record age and failure
-//!   [`destination`]s; counters in [`stats`].
+//!   [`checkpoint`]s (a poller writes its shard's behind delivery: `shard_checkpoint`),
+//!   retries, bisect, ReportBatchItemFailures, record age and failure [`destination`]s;
+//!   counters in [`stats`].
 //! - [`invoke`] and [`event_queue`]: the Invoke API — synchronous, dry-run, and
 //!   asynchronous through a durable queue with retries and an on-failure stream.
 //!

@@ -132,21 +132,7 @@ pub(crate) fn event_source(ctx: &MappingContext, shard: &ShardHandle) -> EventSo
 
 /// Waits until the shard has records at or after `next_seq` — on the head notification,
 /// never a polling interval — then, with a batching window, until BatchSize records are
-/// there or the window ends. Returns `false` when the poller should stop.
-pub(crate) async fn wait_for_records(
-    ctx: &MappingContext,
-    shard: &ShardHandle,
-    head_rx: &mut watch::Receiver<u64>,
-    next_seq: u64,
-    cancel: &CancellationToken,
-) -> bool {
-    matches!(
-        wait_for_records_or(ctx, shard, head_rx, next_seq, cancel, None).await,
-        Waited::Records
-    )
-}
-
-/// [`wait_for_records`], also ending at `flush_at` while no record is there (a timer only
+/// there or the window ends; or until `flush_at` while no record is there (a timer only
 /// while a checkpoint waits to be written, so an idle poller costs nothing).
 pub(crate) async fn wait_for_records_or(
     ctx: &MappingContext,
@@ -187,17 +173,6 @@ pub(crate) async fn wait_for_records_or(
         }
     }
     Waited::Records
-}
-
-pub(crate) async fn write_checkpoint(
-    ctx: &MappingContext,
-    shard_id: &str,
-    next_seq: u64,
-) -> Result<(), PollerError> {
-    ctx.checkpoints
-        .set_async(&ctx.mapping_id, shard_id, next_seq)
-        .await?;
-    Ok(())
 }
 
 /// The checkpoint, or the mapping's starting position resolved and checkpointed at once

@@ -40,8 +40,8 @@ pub(crate) struct ShardCheckpoint {
     shard_id: String,
     /// The last position handed to the log.
     offered: u64,
-    /// The write in flight and the position it writes.
-    in_flight: Option<(u64, PendingDocuments)>,
+    /// The write in flight (of `offered`).
+    in_flight: Option<PendingDocuments>,
     /// When the last write was handed to the log.
     last_offer: Instant,
 }
@@ -88,12 +88,12 @@ impl ShardCheckpoint {
     /// Waits for the write in flight, then writes `next_seq` if it is newer and waits for
     /// that too: everything up to `next_seq` is durable when it returns `Ok`.
     pub(crate) async fn flush(&mut self, next_seq: u64) -> Result<(), PollerError> {
-        if let Some((_, pending)) = self.in_flight.take() {
+        if let Some(pending) = self.in_flight.take() {
             pending.await?;
         }
         if next_seq > self.offered {
             self.start(next_seq);
-            let (_, pending) = self.in_flight.take().expect("just started");
+            let pending = self.in_flight.take().expect("just started");
             pending.await?;
         }
         Ok(())
@@ -103,14 +103,14 @@ impl ShardCheckpoint {
         let pending = self
             .checkpoints
             .submit(&self.mapping_id, &self.shard_id, next_seq);
-        self.in_flight = Some((next_seq, pending));
+        self.in_flight = Some(pending);
         self.offered = next_seq;
         self.last_offer = Instant::now();
     }
 
     /// Takes the write in flight off if it has finished; its error if it failed.
     fn reap(&mut self) -> Result<(), PollerError> {
-        let Some((_, pending)) = &mut self.in_flight else {
+        let Some(pending) = &mut self.in_flight else {
             return Ok(());
         };
         // Polled without a waker to be woken: `flush` awaits a write that is still going.
