@@ -57,20 +57,8 @@ impl CheckpointStore {
     }
 
     /// Like [`CheckpointStore::set`], riding in the log writer's next group commit (no
-    /// blocking thread, no RocksDB write of its own).
-    pub async fn set_async(
-        &self,
-        mapping_id: &str,
-        shard_id: &str,
-        next_seq: u64,
-    ) -> Result<(), StorageError> {
-        self.log
-            .write_documents_async(vec![Self::write_for(mapping_id, shard_id, next_seq)])
-            .await
-    }
-
-    /// Hands a checkpoint write to the log now and returns its outcome to await later
-    /// (see [`Log::submit_documents`]).
+    /// blocking thread, no RocksDB write of its own): handed to the log now, its outcome
+    /// to await later (see [`Log::submit_documents`]).
     pub fn submit(&self, mapping_id: &str, shard_id: &str, next_seq: u64) -> PendingDocuments {
         self.log
             .submit_documents(vec![Self::write_for(mapping_id, shard_id, next_seq)])

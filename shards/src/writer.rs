@@ -236,12 +236,14 @@ impl Writer {
         self.queued_bytes
             .fetch_sub(released_bytes, Ordering::AcqRel);
 
-        let written = if batch.is_empty() {
-            Ok(())
+        // When the write returned: the end of every record's commit wait.
+        let (written, durable) = if batch.is_empty() {
+            (Ok(()), Instant::now())
         } else {
             let started = Instant::now();
             let written = self.store.write(batch, self.sync());
-            let took = started.elapsed();
+            let durable = Instant::now();
+            let took = durable - started;
             self.counters.write_latency.record(took);
             if took >= SLOW_WRITE {
                 warn!(
@@ -253,7 +255,7 @@ impl Writer {
                     SLOW_WRITE.as_secs()
                 );
             }
-            written
+            (written, durable)
         };
         if let Err(err) = written {
             error!(%err, "group commit failed; rolling back sequence numbers");
@@ -274,15 +276,6 @@ impl Writer {
         }
         for reply_tx in group.document_replies.drain(..) {
             let _ = reply_tx.send(Ok(()));
-        }
-        let durable = Instant::now();
-        for (command, outcome) in appends.iter().zip(&outcomes) {
-            if let Some(appended) = outcome {
-                self.counters.commit_latency.record_many(
-                    durable.saturating_duration_since(command.arrived),
-                    appended.len() as u64,
-                );
-            }
         }
         if records_written > 0 {
             self.counters
@@ -328,7 +321,13 @@ impl Writer {
         }
         for (append, outcome) in appends.drain(..).zip(outcomes) {
             let reply = match outcome {
-                Some(appended) => Ok(appended),
+                Some(appended) => {
+                    self.counters.commit_latency.record_many(
+                        durable.saturating_duration_since(append.arrived),
+                        appended.len() as u64,
+                    );
+                    Ok(appended)
+                }
                 None => Err(AppendError::NotFound(NotFound::Stream(
                     append.stream.meta.name.clone(),
                 ))),
